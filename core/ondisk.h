@@ -139,7 +139,8 @@ enum vdev_state_ondisk { VDEV_STATE_ONLINE = 0, VDEV_STATE_OFFLINE = 1, VDEV_STA
  *   96  32 bytes checksum of the physical data (encrypted: 16 bytes checksum + 16 bytes MAC)
  *
  * Embedded BP (flags & BP_FLAG_EMBEDDED): the payload (psize <= BP_EMBED_MAX bytes, after
- * compression) lives in bytes [0,48) and [80,128); no DVA, no checksum (the parent's covers it).
+ * compression) lives in bytes [0,48) and [80,128); no DVA, no checksum (the parent's covers it),
+ * fill is 1 by definition. Only level-0 blocks are embedded (an indirect's fill must be stored).
  * Hole: not embedded and dva[0].asize == 0. An all-zero BP is a hole born at txg 0.
  */
 #define BP_SIZE      128u

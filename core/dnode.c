@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dnode: one object in memory — its dirty state per txg and its reads, writes and punches in
+ * open context. Writing a txg's changes into the block tree is dnode_sync.c.
+ *
+ * Theory of operation
+ * -------------------
+ * An object's content "now" is the composition, newest first, of:
+ *     txg slot of the open txg   (dirty blocks + punched ranges)
+ *     txg slot of the syncing txg
+ *     the published block tree  (dn->phys: blkptrs rooted in the dnode)
+ * A block found dirty in a slot is taken from there; a block inside a punched range of a slot
+ * (and not dirty in that slot) reads as zeros; otherwise the next layer decides.
+ *
+ *   open context:  dnode_write / dnode_punch  --->  slot[txg & 1]
+ *   sync thread:   dnode_sync(T) folds slot[T & 1] into a new tree, publishes it in dn->phys
+ *                  under dn->lock, then empties the slot.
+ *
+ * Invariants:
+ *   1. At most two slots are live: the open txg and the syncing txg (pool invariant: open -
+ *      syncing <= 1), so slot index txg & 1 never collides.
+ *   2. A slot is written only by its own txg's transactions, and by the sync thread while it
+ *      syncs that txg (sync-context changes to MOS objects); once a txg closes, only the sync
+ *      thread touches its slot.
+ *   3. Publishing a new tree and emptying the slot happen under dn->lock in that order, so a
+ *      reader sees the slot's data either in the slot or in the tree, never neither.
+ *   4. A reader that took the published root walks blocks that stay intact: frees are deferred
+ *      two txgs and released only under the pool's tree_lock (write), readers hold it (read).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/assert.h"
+#include "common/err.h"
+#include "core/pool_impl.h"
+
+/* ---- block-id range sets ---------------------------------------------------------------------- */
+
+int
+blk_ranges_add(struct blk_ranges *s, uint64_t start, uint64_t end)
+{
+    if (start >= end)
+        return 0;
+    /* Merge every range overlapping or adjacent to [start, end). */
+    size_t i = 0;
+    while (i < s->n && s->r[i][1] < start)
+        i++;
+    size_t j = i;
+    while (j < s->n && s->r[j][0] <= end) {
+        if (s->r[j][0] < start)
+            start = s->r[j][0];
+        if (s->r[j][1] > end)
+            end = s->r[j][1];
+        j++;
+    }
+    if (j == i) { /* insert at i */
+        if (s->n == s->cap) {
+            size_t ncap = s->cap ? s->cap * 2 : 4;
+            void *nr = realloc(s->r, ncap * sizeof(*s->r));
+            if (nr == NULL)
+                return -ENOMEM;
+            s->r = nr;
+            s->cap = ncap;
+        }
+        memmove(&s->r[i + 1], &s->r[i], (s->n - i) * sizeof(*s->r));
+        s->n++;
+    } else if (j > i + 1) { /* collapse r[i..j) into r[i] */
+        memmove(&s->r[i + 1], &s->r[j], (s->n - j) * sizeof(*s->r));
+        s->n -= j - i - 1;
+    }
+    s->r[i][0] = start;
+    s->r[i][1] = end;
+    return 0;
+}
+
+bool
+blk_ranges_contains(const struct blk_ranges *s, uint64_t blkid)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->r[mid][1] <= blkid)
+            lo = mid + 1;
+        else if (s->r[mid][0] > blkid)
+            hi = mid;
+        else
+            return true;
+    }
+    return false;
+}
+
+void
+blk_ranges_release(struct blk_ranges *s)
+{
+    free(s->r);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---- handles ---------------------------------------------------------------------------------- */
+
+struct dnode *
+dnode_new(struct objset *os, uint64_t obj)
+{
+    struct dnode *dn = calloc(1, sizeof(*dn));
+    if (dn == NULL)
+        return NULL;
+    dn->os = os;
+    dn->obj = obj;
+    pthread_mutex_init(&dn->lock, NULL);
+    for (int i = 0; i < TXG_SLOTS; i++)
+        u64map_init(&dn->txg[i].blocks);
+    return dn;
+}
+
+void
+dnode_slot_clear(struct dnode_txg *slot)
+{
+    size_t it = 0;
+    uint64_t key;
+    void *v;
+    while (u64map_next(&slot->blocks, &it, &key, &v)) {
+        struct dirty_block *db = v;
+        free(db->data);
+        free(db);
+    }
+    u64map_release(&slot->blocks);
+    blk_ranges_release(&slot->freed);
+    slot->txg = 0;
+    slot->attrs_dirty = false;
+    slot->max_blkid_plus1 = 0;
+}
+
+void
+dnode_destroy_handle(struct dnode *dn)
+{
+    if (dn == NULL)
+        return;
+    for (int i = 0; i < TXG_SLOTS; i++)
+        dnode_slot_clear(&dn->txg[i]);
+    pthread_mutex_destroy(&dn->lock);
+    free(dn);
+}
+
+bool
+dnode_is_dirty(struct dnode *dn)
+{
+    pthread_mutex_lock(&dn->lock);
+    bool dirty = dn->txg[0].txg != 0 || dn->txg[1].txg != 0;
+    pthread_mutex_unlock(&dn->lock);
+    return dirty;
+}
+
+/* Slot for txg, initialised on first use (dn->lock held). */
+static struct dnode_txg *
+slot_get(struct dnode *dn, uint64_t txg)
+{
+    struct dnode_txg *slot = &dn->txg[txg & 1];
+    if (slot->txg != txg) {
+        VERIFY3U(slot->txg, ==, 0); /* invariant 1 */
+        slot->txg = txg;
+        slot->attrs = dn->latest;
+    }
+    return slot;
+}
+
+int
+dnode_attrs_dirty_locked(struct dnode *dn, uint64_t txg)
+{
+    struct dnode_txg *slot = slot_get(dn, txg);
+    slot->attrs = dn->latest;
+    slot->attrs_dirty = true;
+    return 0;
+}
+
+/* ---- reading the published tree ---------------------------------------------------------------- */
+
+struct tree_root {
+    uint8_t nlevels, nblkptr, indblkshift;
+    uint64_t ds_obj, obj;
+    struct blkptr blkptr[DNODE_MAX_BLKPTR];
+};
+
+static void
+tree_root_snapshot(const struct dnode *dn, struct tree_root *tr)
+{
+    tr->nlevels = dn->phys.nlevels;
+    tr->nblkptr = dn->phys.a.nblkptr;
+    tr->indblkshift = dn->phys.a.indblkshift;
+    tr->ds_obj = dn->os->ds_obj;
+    tr->obj = dn->obj;
+    memcpy(tr->blkptr, dn->phys.blkptr, sizeof(tr->blkptr));
+}
+
+/*
+ * Finds the level-0 BP of blkid in a published tree (caller holds tree_lock for read).
+ * Validates every indirect block's shape; a bad one is -ECORRUPT.
+ */
+static int
+tree_lookup(struct pool *p, const struct tree_root *tr, uint64_t blkid, struct blkptr *out)
+{
+    if (tr->nlevels == 0) {
+        bp_make_hole(out, 0, OT_NONE, 0, 0);
+        return 0;
+    }
+    unsigned shift = tr->indblkshift - 7; /* log2(BPs per indirect block) */
+    unsigned top_shift = shift * (tr->nlevels - 1u);
+    if (top_shift < 64 && (blkid >> top_shift) >= tr->nblkptr) {
+        bp_make_hole(out, 0, OT_NONE, 0, 0);
+        return 0;
+    }
+    struct blkptr bp = tr->blkptr[top_shift < 64 ? blkid >> top_shift : 0];
+    for (int level = tr->nlevels - 1; level >= 1; level--) {
+        if (bp_is_hole(&bp))
+            break;
+        if (bp.level != level || bp.lsize != (1u << tr->indblkshift)) {
+            pool_record_error(p, tr->ds_obj, tr->obj, level, blkid >> (shift * level), &bp,
+                              -ECORRUPT);
+            return ERR(-ECORRUPT);
+        }
+        struct blockref ref;
+        int rc = zio_read_ref(p, &bp, &ref);
+        if (rc != 0) {
+            pool_record_error(p, tr->ds_obj, tr->obj, level, blkid >> (shift * level), &bp, rc);
+            return rc;
+        }
+        uint64_t idx = (blkid >> (shift * (unsigned)(level - 1))) & ((1ull << shift) - 1);
+        rc = bp_decode(ref.data + idx * BP_SIZE, &bp);
+        blockref_release(&ref);
+        if (rc != 0)
+            return rc;
+    }
+    *out = bp;
+    return 0;
+}
+
+/* Copies [boff, boff+len) of block blkid from the published tree into buf. */
+static int
+tree_read_block(struct pool *p, const struct tree_root *tr, uint32_t blksz, uint64_t blkid,
+                uint32_t boff, size_t len, uint8_t *buf)
+{
+    pthread_rwlock_rdlock(&p->tree_lock);
+    struct blkptr bp;
+    int rc = tree_lookup(p, tr, blkid, &bp);
+    if (rc != 0)
+        goto out;
+    if (bp_is_hole(&bp)) {
+        memset(buf, 0, len);
+        goto out;
+    }
+    if (bp.level != 0 || bp.lsize != blksz) {
+        pool_record_error(p, tr->ds_obj, tr->obj, 0, blkid, &bp, -ECORRUPT);
+        rc = ERR(-ECORRUPT);
+        goto out;
+    }
+    struct blockref ref;
+    rc = zio_read_ref(p, &bp, &ref);
+    if (rc != 0) {
+        pool_record_error(p, tr->ds_obj, tr->obj, 0, blkid, &bp, rc);
+        goto out;
+    }
+    memcpy(buf, ref.data + boff, len);
+    blockref_release(&ref);
+out:
+    pthread_rwlock_unlock(&p->tree_lock);
+    return rc;
+}
+
+/*
+ * Looks blkid up in the dirty slots, newest first, skipping slot `skip` (may be NULL).
+ * Returns the dirty data, or NULL with *zero set when a punch hides older content, or NULL
+ * with *zero clear when the tree decides. dn->lock held.
+ */
+static const uint8_t *
+dirty_lookup(struct dnode *dn, uint64_t blkid, const struct dnode_txg *skip, bool *zero)
+{
+    struct dnode_txg *order[TXG_SLOTS] = { &dn->txg[0], &dn->txg[1] };
+    if (order[1]->txg > order[0]->txg) {
+        order[0] = &dn->txg[1];
+        order[1] = &dn->txg[0];
+    }
+    *zero = false;
+    for (int i = 0; i < TXG_SLOTS; i++) {
+        struct dnode_txg *s = order[i];
+        if (s->txg == 0 || s == skip)
+            continue;
+        struct dirty_block *db = u64map_get(&s->blocks, blkid);
+        if (db != NULL)
+            return db->data;
+        if (blk_ranges_contains(&s->freed, blkid)) {
+            *zero = true;
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+int
+dnode_read(struct dnode *dn, uint64_t off, size_t len, void *buf)
+{
+    struct pool *p = dn->os->pool;
+    uint8_t *out = buf;
+    while (len > 0) {
+        pthread_mutex_lock(&dn->lock);
+        if (dn->latest.type == OT_NONE) {
+            pthread_mutex_unlock(&dn->lock);
+            return -ENOENT;
+        }
+        uint32_t blksz = dn->latest.datablksz;
+        uint64_t blkid = off / blksz;
+        uint32_t boff = (uint32_t)(off % blksz);
+        size_t n = blksz - boff < len ? blksz - boff : len;
+        bool zero;
+        const uint8_t *d = dirty_lookup(dn, blkid, NULL, &zero);
+        if (d != NULL || zero) {
+            if (d != NULL)
+                memcpy(out, d + boff, n);
+            else
+                memset(out, 0, n);
+            pthread_mutex_unlock(&dn->lock);
+        } else {
+            struct tree_root tr;
+            tree_root_snapshot(dn, &tr);
+            pthread_mutex_unlock(&dn->lock);
+            int rc = tree_read_block(p, &tr, blksz, blkid, boff, n, out);
+            if (rc != 0)
+                return rc;
+        }
+        off += n;
+        out += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* The current content of a block, as seen by a writer in slot `self` (dn->lock held). */
+static int
+fill_current(struct dnode *dn, const struct dnode_txg *self, uint64_t blkid, uint8_t *data)
+{
+    uint32_t blksz = dn->latest.datablksz;
+    if (blk_ranges_contains(&self->freed, blkid)) {
+        memset(data, 0, blksz);
+        return 0;
+    }
+    bool zero;
+    const uint8_t *d = dirty_lookup(dn, blkid, self, &zero);
+    if (d != NULL) {
+        memcpy(data, d, blksz);
+        return 0;
+    }
+    if (zero) {
+        memset(data, 0, blksz);
+        return 0;
+    }
+    struct tree_root tr;
+    tree_root_snapshot(dn, &tr);
+    return tree_read_block(dn->os->pool, &tr, blksz, blkid, 0, blksz, data);
+}
+
+/* Returns the slot's dirty copy of blkid, creating it (with the current content if partial). */
+static int
+dirty_block_get(struct dnode *dn, struct dnode_txg *slot, uint64_t blkid, bool whole,
+                uint8_t **out)
+{
+    struct dirty_block *db = u64map_get(&slot->blocks, blkid);
+    if (db != NULL) {
+        *out = db->data;
+        return 0;
+    }
+    uint32_t blksz = dn->latest.datablksz;
+    if (!dn->os->is_mos && !dn->special) {
+        /* Worst case: stored uncompressed, every copy, plus 1/32 for indirect blocks. */
+        uint64_t need = (uint64_t)blksz * dn->latest.copies;
+        int rc = txg_reserve_space(dn->os->pool, slot->txg, need + need / 32);
+        if (rc != 0)
+            return rc;
+    }
+    db = malloc(sizeof(*db));
+    uint8_t *data = malloc(blksz);
+    if (db == NULL || data == NULL) {
+        free(db);
+        free(data);
+        return -ENOMEM;
+    }
+    int rc = whole ? 0 : fill_current(dn, slot, blkid, data);
+    if (rc == 0) {
+        db->data = data;
+        rc = u64map_put(&slot->blocks, blkid, db);
+    }
+    if (rc != 0) {
+        free(db);
+        free(data);
+        return rc;
+    }
+    if (blkid + 1 > slot->max_blkid_plus1)
+        slot->max_blkid_plus1 = blkid + 1;
+    txg_dirty_add(dn->os->pool, slot->txg, blksz);
+    *out = data;
+    return 0;
+}
+
+static int
+write_locked(struct dnode *dn, struct dnode_txg *slot, uint64_t off, size_t len, const void *buf)
+{
+    uint32_t blksz = dn->latest.datablksz;
+    const uint8_t *in = buf;
+    while (len > 0) {
+        uint64_t blkid = off / blksz;
+        uint32_t boff = (uint32_t)(off % blksz);
+        size_t n = blksz - boff < len ? blksz - boff : len;
+        uint8_t *data;
+        int rc = dirty_block_get(dn, slot, blkid, n == blksz, &data);
+        if (rc != 0)
+            return rc;
+        if (in != NULL)
+            memcpy(data + boff, in, n);
+        else
+            memset(data + boff, 0, n);
+        off += n;
+        if (in != NULL)
+            in += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int
+dnode_write(struct dnode *dn, uint64_t txg, uint64_t off, size_t len, const void *buf)
+{
+    if (off > INT64_MAX || len > INT64_MAX - off)
+        return -EFBIG;
+    pthread_mutex_lock(&dn->lock);
+    int rc = -ENOENT;
+    if (dn->latest.type == OT_NONE)
+        goto out;
+    struct dnode_txg *slot = slot_get(dn, txg);
+    rc = write_locked(dn, slot, off, len, buf);
+    if (off + len > dn->latest.size) {
+        dn->latest.size = off + len;
+        dnode_attrs_dirty_locked(dn, txg);
+    }
+out:
+    pthread_mutex_unlock(&dn->lock);
+    return rc;
+}
+
+/* Highest block id that can hold data now, + 1 (dn->lock held). */
+static uint64_t
+block_limit(const struct dnode *dn)
+{
+    uint64_t lim = dn->phys.nblocks;
+    for (int i = 0; i < TXG_SLOTS; i++)
+        if (dn->txg[i].txg != 0 && dn->txg[i].max_blkid_plus1 > lim)
+            lim = dn->txg[i].max_blkid_plus1;
+    uint32_t blksz = dn->latest.datablksz;
+    uint64_t by_size = dn->latest.size / blksz + 1;
+    return lim > by_size ? lim : by_size;
+}
+
+int
+dnode_punch(struct dnode *dn, uint64_t txg, uint64_t off, uint64_t len)
+{
+    pthread_mutex_lock(&dn->lock);
+    int rc = -ENOENT;
+    if (dn->latest.type == OT_NONE)
+        goto out;
+    struct dnode_txg *slot = slot_get(dn, txg);
+    uint32_t blksz = dn->latest.datablksz;
+    uint64_t limit_bytes = block_limit(dn) * blksz;
+    uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+    if (end > limit_bytes)
+        end = limit_bytes;
+    rc = 0;
+    if (off >= end)
+        goto out;
+    uint64_t first_full = (off + blksz - 1) / blksz;
+    uint64_t end_full = end / blksz;
+    if (first_full >= end_full) { /* within one block, or two partial ones */
+        rc = write_locked(dn, slot, off, (size_t)(end - off), NULL);
+        goto out;
+    }
+    if (off % blksz != 0)
+        rc = write_locked(dn, slot, off, (size_t)(first_full * blksz - off), NULL);
+    if (rc == 0 && end % blksz != 0)
+        rc = write_locked(dn, slot, end_full * blksz, (size_t)(end - end_full * blksz), NULL);
+    if (rc != 0)
+        goto out;
+    /* Drop this txg's dirty copies inside the punched whole blocks, then record the range. */
+    size_t it = 0;
+    uint64_t key;
+    void *v;
+    uint64_t *doomed = NULL;
+    size_t ndoomed = 0;
+    while (u64map_next(&slot->blocks, &it, &key, &v)) {
+        if (key >= first_full && key < end_full) {
+            uint64_t *nd = realloc(doomed, (ndoomed + 1) * sizeof(*doomed));
+            if (nd == NULL) {
+                free(doomed);
+                rc = -ENOMEM;
+                goto out;
+            }
+            doomed = nd;
+            doomed[ndoomed++] = key;
+        }
+    }
+    for (size_t i = 0; i < ndoomed; i++) {
+        struct dirty_block *db = u64map_remove(&slot->blocks, doomed[i]);
+        free(db->data);
+        free(db);
+    }
+    free(doomed);
+    rc = blk_ranges_add(&slot->freed, first_full, end_full);
+    if (end_full > slot->max_blkid_plus1)
+        slot->max_blkid_plus1 = end_full;
+    slot->attrs_dirty = true;
+out:
+    pthread_mutex_unlock(&dn->lock);
+    return rc;
+}
+
+int
+dnode_extents(struct dnode *dn, uint64_t off, uint64_t len, obj_extent_fn fn, void *arg)
+{
+    struct pool *p = dn->os->pool;
+    uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+    uint64_t run_start = off;
+    int run_kind = -1; /* -1 none, 0 hole, 1 data */
+    int rc = 0;
+    for (uint64_t pos = off; pos < end;) {
+        pthread_mutex_lock(&dn->lock);
+        if (dn->latest.type == OT_NONE) {
+            pthread_mutex_unlock(&dn->lock);
+            return -ENOENT;
+        }
+        uint32_t blksz = dn->latest.datablksz;
+        uint64_t blkid = pos / blksz;
+        uint64_t next = (blkid + 1) * blksz;
+        if (next > end || next < pos)
+            next = end;
+        bool zero;
+        int kind;
+        const uint8_t *d = dirty_lookup(dn, blkid, NULL, &zero);
+        if (d != NULL || zero) {
+            kind = d != NULL ? 1 : 0;
+            pthread_mutex_unlock(&dn->lock);
+        } else {
+            struct tree_root tr;
+            tree_root_snapshot(dn, &tr);
+            pthread_mutex_unlock(&dn->lock);
+            struct blkptr bp;
+            pthread_rwlock_rdlock(&p->tree_lock);
+            rc = tree_lookup(p, &tr, blkid, &bp);
+            pthread_rwlock_unlock(&p->tree_lock);
+            if (rc != 0)
+                return rc;
+            kind = bp_is_hole(&bp) ? 0 : 1;
+        }
+        if (kind != run_kind) {
+            if (run_kind >= 0 && (rc = fn(arg, run_start, pos - run_start, run_kind == 1)) != 0)
+                return rc;
+            run_start = pos;
+            run_kind = kind;
+        }
+        pos = next;
+    }
+    if (run_kind >= 0)
+        rc = fn(arg, run_start, end - run_start, run_kind == 1);
+    return rc;
+}

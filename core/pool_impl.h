@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool_impl: the engine's internal structures, shared by pool*.c, vdev.c, zio.c, dnode.c,
+ * objset.c and txg.c. Nothing outside core/ includes this header (the verifier does, read-only).
+ *
+ * Lock order (outer first):
+ *   pool->sync_lock (sync thread only, held for a whole txg commit; admin ops that restructure)
+ *   objset->lock  (handle table, dirty-dnode lists)
+ *   dnode->lock   (dirty records, attributes, published tree root)
+ *   pool->tree_lock (read while walking a committed tree; write to release deferred frees)
+ *   pool->txg_lock (txg numbers, holds, dirty byte counts)
+ *   alloc and arc internal mutexes (leaves)
+ */
+#ifndef LCPFS_CORE_POOL_IMPL_H
+#define LCPFS_CORE_POOL_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/u64map.h"
+#include "core/alloc.h"
+#include "core/arc.h"
+#include "core/bp.h"
+#include "core/label.h"
+#include "core/objset.h"
+#include "core/pool.h"
+#include "core/range_tree.h"
+
+#define POOL_MAX_TOP_VDEVS 64
+#define TXG_SLOTS          2 /* open + syncing */
+
+/* ---- vdevs ----------------------------------------------------------------------------------- */
+struct vdev {
+    uint64_t guid;
+    uint32_t id;   /* top-level id */
+    uint8_t type;  /* enum vdev_type_ondisk */
+    unsigned ashift;
+    uint64_t asize; /* allocatable bytes */
+    unsigned ms_shift;
+    struct vdev_backend *dev; /* leaf top-level vdevs: the device */
+    char path[VDEV_PATH_MAX + 1];
+    /* error counters, atomics */
+    uint64_t read_errors, write_errors, cksum_errors;
+};
+
+int vdev_read(struct pool *p, const struct dva *dva, void *buf, size_t len);
+int vdev_write(struct pool *p, const struct dva *dva, const void *buf, size_t len);
+int vdev_flush_all(struct pool *p);
+
+/* ---- dnodes ---------------------------------------------------------------------------------- */
+/* The attributes of an object that open context changes (all but the block tree). */
+struct dnode_attrs {
+    uint8_t type, nblkptr, indblkshift, checksum, compress, comp_level, copies, bonustype;
+    uint32_t datablksz;
+    uint16_t bonuslen;
+    uint64_t size, gen;
+    uint8_t bonus[DNODE_SIZE - DNODE_CORE_SIZE - BP_SIZE];
+};
+
+/* Decoded dnode: attributes + the block tree (changed only by the sync thread). */
+struct dnode_phys {
+    struct dnode_attrs a;
+    uint8_t nlevels;
+    uint64_t nblocks, used_bytes;
+    struct blkptr blkptr[DNODE_MAX_BLKPTR];
+};
+
+void dnode_phys_encode(const struct dnode_phys *dp, uint8_t out[static DNODE_SIZE]);
+/* Validates every field; -ECORRUPT. An all-zero slot decodes as a free dnode (type OT_NONE). */
+int dnode_phys_decode(const uint8_t in[static DNODE_SIZE], struct dnode_phys *dp);
+
+struct dirty_block {
+    uint8_t *data; /* datablksz bytes */
+};
+
+/* A small sorted set of disjoint, non-adjacent [start, end) block-id ranges. */
+struct blk_ranges {
+    uint64_t (*r)[2];
+    size_t n, cap;
+};
+int blk_ranges_add(struct blk_ranges *s, uint64_t start, uint64_t end);
+bool blk_ranges_contains(const struct blk_ranges *s, uint64_t blkid);
+void blk_ranges_release(struct blk_ranges *s);
+
+/* Changes made to one object in one txg. */
+struct dnode_txg {
+    uint64_t txg;            /* 0 = slot unused */
+    struct dnode_attrs attrs; /* attributes as of the end of this txg's changes */
+    struct u64map blocks;    /* blkid -> struct dirty_block* */
+    struct blk_ranges freed; /* blkid ranges punched in this txg (before any later writes) */
+    uint64_t max_blkid_plus1; /* highest dirty or freed block id + 1 */
+    bool attrs_dirty;
+};
+
+struct dnode {
+    struct objset *os;
+    uint64_t obj;
+    unsigned refs;          /* under os->lock */
+    pthread_mutex_t lock;
+    struct dnode_phys phys;  /* last published tree + attrs (committed or being committed) */
+    struct dnode_attrs latest; /* newest attributes, open context */
+    struct dnode_txg txg[TXG_SLOTS];
+    bool special;           /* the meta-dnode: its phys lives in the objset root block */
+};
+
+/* ---- object sets ----------------------------------------------------------------------------- */
+typedef void (*objset_free_fn)(struct objset *os, uint64_t txg, const struct blkptr *bp);
+
+struct objset {
+    struct pool *pool;
+    uint64_t ds_obj;          /* MOS object holding this objset's dataset record; 0 for the MOS */
+    uint32_t type;            /* enum objset_type */
+    pthread_mutex_t lock;
+    struct dnode *meta;       /* object 0: the meta-dnode */
+    struct u64map handles;    /* obj -> struct dnode* (held or dirty) */
+    struct u64map dirty[TXG_SLOTS]; /* obj -> struct dnode*, dnodes dirty in txg slot */
+    uint64_t dirty_txg[TXG_SLOTS];
+    struct blkptr root_bp;    /* last committed root block */
+    uint64_t next_obj_hint;
+    uint8_t def_checksum, def_compress, def_comp_level;
+    bool is_mos;
+};
+
+int objset_open(struct pool *p, const struct blkptr *root, uint64_t ds_obj, struct objset **out);
+int objset_create_new(struct pool *p, uint32_t type, uint64_t ds_obj, struct objset **out);
+void objset_close(struct objset *os);
+bool objset_is_dirty(struct objset *os, uint64_t txg);
+/* Writes every dirty object and the root block for txg; *root gets the new root BP. */
+int objset_sync(struct objset *os, uint64_t txg, unsigned pass, struct blkptr *root);
+/* Sync-context helpers (the sync thread changing an object inside the syncing txg). */
+int objset_obj_create_synctx(struct objset *os, uint64_t txg, const struct obj_create_opts *o,
+                             uint64_t *obj);
+int obj_write_synctx(struct objset *os, uint64_t txg, uint64_t obj, uint64_t off, size_t len,
+                     const void *buf);
+int obj_bonus_write_synctx(struct objset *os, uint64_t txg, uint64_t obj, const void *buf,
+                           size_t len);
+int obj_destroy_synctx(struct objset *os, uint64_t txg, uint64_t obj);
+
+/* Holds / releases an object's in-memory handle. -ENOENT if the object is free (unless create). */
+int dnode_hold(struct objset *os, uint64_t obj, bool allow_free, struct dnode **out);
+void dnode_rele(struct dnode *dn);
+struct dnode *dnode_new(struct objset *os, uint64_t obj);
+void dnode_destroy_handle(struct dnode *dn);
+/* Frees a slot's dirty blocks and ranges and marks it unused. */
+void dnode_slot_clear(struct dnode_txg *slot);
+
+int dnode_read(struct dnode *dn, uint64_t off, size_t len, void *buf);
+int dnode_write(struct dnode *dn, uint64_t txg, uint64_t off, size_t len, const void *buf);
+int dnode_punch(struct dnode *dn, uint64_t txg, uint64_t off, uint64_t len);
+/* Marks the attributes dirty in txg after the caller changed dn->latest (dn->lock held). */
+int dnode_attrs_dirty_locked(struct dnode *dn, uint64_t txg);
+int dnode_sync(struct dnode *dn, uint64_t txg, unsigned pass);
+bool dnode_is_dirty(struct dnode *dn);
+int dnode_extents(struct dnode *dn, uint64_t off, uint64_t len, obj_extent_fn fn, void *arg);
+/* Reads the committed block tree: calls fn for every non-hole BP (any level). For the verifier. */
+typedef int (*bp_visit_fn)(void *arg, const struct blkptr *bp, uint64_t parent_birth, int level,
+                           uint64_t blkid);
+
+/* ---- zio ------------------------------------------------------------------------------------- */
+struct zio_props {
+    uint8_t type, level, checksum, compress, comp_level, copies;
+    bool metadata;
+};
+/*
+ * Writes one logical block for txg: all-zero data becomes a hole, small compressed data an
+ * embedded BP, anything else is compressed (when it saves 12.5 %), checksummed, allocated
+ * (copies DVAs on distinct vdevs when possible) and written. If old was born in this same txg
+ * with the same allocated size, its DVAs are rewritten in place and *reused is set (the caller
+ * must then not free old). fill is set to 1 for data blocks (callers fix indirect fill).
+ */
+int zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
+              const struct zio_props *zp, const struct blkptr *old, struct blkptr *out,
+              bool *reused);
+/* Reads and verifies a block into out (bp->lsize bytes), trying every copy. -ECKSUM, -EIO. */
+int zio_read(struct pool *p, const struct blkptr *bp, void *out);
+/* A read-only view of a block's logical bytes: from the ARC, or private for holes/embedded. */
+struct blockref {
+    const uint8_t *data; /* len bytes, valid until blockref_release */
+    size_t len;
+    struct arc_buf *ab;
+    uint8_t *owned;
+};
+/* Reads bp through the ARC. Returns 0 with ref filled, -ECKSUM, -EIO, -ENOMEM. */
+int zio_read_ref(struct pool *p, const struct blkptr *bp, struct blockref *ref);
+void blockref_release(struct blockref *ref);
+/* Frees bp's DVAs in txg: immediately if born in txg, else deferred by two txgs. */
+void zio_free(struct pool *p, uint64_t txg, const struct blkptr *bp);
+
+/* ---- errors ---------------------------------------------------------------------------------- */
+struct pool_error {
+    uint64_t ds_obj, obj, blkid;
+    int level;
+    int err;
+    struct blkptr bp;
+};
+#define POOL_ERRLOG_MAX 64
+void pool_record_error(struct pool *p, uint64_t ds_obj, uint64_t obj, int level, uint64_t blkid,
+                       const struct blkptr *bp, int err);
+
+/* ---- the pool -------------------------------------------------------------------------------- */
+struct pool {
+    char name[POOL_NAME_MAX + 1];
+    uint64_t guid;
+    uint64_t create_time;
+    struct pool_opts opts;
+    bool readonly;
+
+    /* vdevs: index = top-level id */
+    struct vdev *vdevs[POOL_MAX_TOP_VDEVS];
+    uint32_t nvdevs;
+    uint64_t config_txg;
+
+    struct alloc *alloc;
+    struct arc *arc;
+    pthread_rwlock_t tree_lock;
+
+    struct objset *mos;
+    struct objset *root_os;
+    uint64_t root_ds_obj;
+    /* pool directory (MOS object 1) in memory */
+    uint64_t journal_obj, checkpoint_obj, checkpoint_txg, create_txg;
+    uint64_t journal_bytes; /* size of the journal object */
+
+    /* txg state, under txg_lock */
+    pthread_mutex_t txg_lock;
+    pthread_cond_t txg_cv;     /* holds drained, txg synced, dirty space freed */
+    pthread_cond_t sync_cv;    /* wakes the sync thread */
+    uint64_t open_txg;
+    uint64_t syncing_txg;      /* 0 when idle */
+    uint64_t synced_txg;
+    uint64_t sync_requested;   /* highest txg someone waits for */
+    unsigned holds[TXG_SLOTS];
+    uint64_t dirty_bytes[TXG_SLOTS];
+    uint64_t dirty_total;
+    uint64_t reserved[TXG_SLOTS]; /* space promised to dirty data of each txg (worst case) */
+    int suspended;             /* sticky error of a failed commit, 0 if healthy */
+    bool stopping;
+    bool config_dirty;
+    pthread_t sync_thread;
+    bool sync_thread_running;
+    pthread_mutex_t sync_lock;
+
+    /* error log */
+    pthread_mutex_t err_lock;
+    struct pool_error errlog[POOL_ERRLOG_MAX];
+    unsigned nerrors;
+    uint64_t errors_total;
+};
+
+/* txg.c */
+int txg_init(struct pool *p, uint64_t first_open_txg);
+int txg_start_sync_thread(struct pool *p);
+void txg_stop_sync_thread(struct pool *p);
+void txg_dirty_add(struct pool *p, uint64_t txg, uint64_t bytes);
+/*
+ * Promises `bytes` of allocatable space to txg's dirty data (worst case: uncompressed, every copy,
+ * indirect overhead). -ENOSPC when the pool, less slop, deferred frees and the promises already
+ * made, cannot hold it. Promises end when the txg commits.
+ */
+int txg_reserve_space(struct pool *p, uint64_t txg, uint64_t bytes);
+/* pool_sync.c: commits txg (called by the sync thread with sync_lock held). */
+int pool_sync_txg(struct pool *p, uint64_t txg);
+int pool_write_config(struct pool *p, uint64_t txg, uint32_t state, unsigned label_mask);
+int pool_write_uberblocks(struct pool *p, uint64_t txg);
+void pool_dir_encode(const struct pool *p, uint8_t out[static POOL_DIR_SIZE]);
+int pool_dir_decode(struct pool *p, const uint8_t in[static POOL_DIR_SIZE]);
+void dataset_record_encode(const struct blkptr *root, uint64_t create_txg, uint64_t guid,
+                           uint8_t out[static DSL_DATASET_SIZE]);
+int dataset_record_decode(const uint8_t in[static DSL_DATASET_SIZE], struct blkptr *root,
+                          uint64_t *create_txg, uint64_t *guid);
+/* pool.c: shared by create and import */
+struct pool *pool_alloc(const struct pool_opts *opts);
+void pool_free_all(struct pool *p);
+int pool_vdev_attach(struct pool *p, struct vdev_backend *dev, uint64_t guid, uint32_t id,
+                     unsigned ashift, uint64_t asize, unsigned ms_shift);
+uint64_t pool_random_guid(void);
+
+#endif

@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pool_sync: committing one transaction group — the life of a txg on disk.
+ *
+ * Theory of operation
+ * -------------------
+ * pool_sync_txg(T), on the sync thread, with every tx of T committed:
+ *   1. If the space journal has grown past journal_checkpoint_bytes, write a checkpoint of the
+ *      allocated set as of the end of T-1 into a new object, start a new empty journal, and
+ *      destroy the old journal and checkpoint (their frees land in the new journal, in T).
+ *   2. Sync every dataset object set (pass 1): data, indirect and dnode blocks, root block;
+ *      store each new root BP in its dataset record in the MOS.
+ *   3. Passes over the MOS until it converges: append the allocator's records for T to the
+ *      journal object, then sync the MOS. Each pass allocates less than the previous one, because
+ *      MOS blocks born in T are rewritten in place (zio invariant 2) and MOS blocks are never
+ *      compressed (so their size does not change between passes).
+ *   4. Flush every device (barrier 1): everything the new uberblock references is durable.
+ *   5. If the config changed: write it to the even labels (0, 2) first.
+ *   6. Write the uberblock for T into slot T % UB_SLOTS of all four labels of every device, flush
+ *      (barrier 2). This is the commit point: one durable copy of the new uberblock.
+ *   7. If the config changed: write the odd labels (1, 3) and flush.
+ *   8. Under tree_lock (write): the allocator moves T's frees to the defer list and releases
+ *      T-2's frees for reuse (alloc invariant 2).
+ *
+ * Invariants:
+ *   1. Every block referenced by uberblock T was durable before uberblock T was written.
+ *   2. After a commit the journal + checkpoint reachable from uberblock T describe exactly the
+ *      allocations of the tree of T (no pending records remain for T).
+ *   3. A crash between any two steps leaves uberblock T-1 (or T) intact and fully verifiable.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/assert.h"
+#include "common/endian.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "core/pool_impl.h"
+#include "core/vdev_backend.h"
+
+#define MAX_SYNC_PASSES 64
+
+void
+pool_dir_encode(const struct pool *p, uint8_t out[static POOL_DIR_SIZE])
+{
+    memset(out, 0, POOL_DIR_SIZE);
+    le64_put(out + 0, POOL_DIR_MAGIC);
+    le64_put(out + 8, 1);
+    le64_put(out + 16, p->journal_obj);
+    le64_put(out + 24, p->checkpoint_obj);
+    le64_put(out + 32, p->checkpoint_txg);
+    le64_put(out + 40, p->root_ds_obj);
+    le64_put(out + 48, p->create_txg);
+}
+
+int
+pool_dir_decode(struct pool *p, const uint8_t in[static POOL_DIR_SIZE])
+{
+    if (le64_get(in) != POOL_DIR_MAGIC)
+        return ERR(-ECORRUPT);
+    if (le64_get(in + 8) != 1)
+        return ERR(-EVERSION);
+    p->journal_obj = le64_get(in + 16);
+    p->checkpoint_obj = le64_get(in + 24);
+    p->checkpoint_txg = le64_get(in + 32);
+    p->root_ds_obj = le64_get(in + 40);
+    p->create_txg = le64_get(in + 48);
+    if (p->journal_obj == 0 || p->root_ds_obj == 0)
+        return ERR(-ECORRUPT);
+    return 0;
+}
+
+void
+dataset_record_encode(const struct blkptr *root, uint64_t create_txg, uint64_t guid,
+                      uint8_t out[static DSL_DATASET_SIZE])
+{
+    memset(out, 0, DSL_DATASET_SIZE);
+    bp_encode(root, out);
+    le64_put(out + BP_SIZE, create_txg);
+    le64_put(out + BP_SIZE + 8, guid);
+}
+
+int
+dataset_record_decode(const uint8_t in[static DSL_DATASET_SIZE], struct blkptr *root,
+                      uint64_t *create_txg, uint64_t *guid)
+{
+    int rc = bp_decode(in, root);
+    if (rc != 0)
+        return rc;
+    *create_txg = le64_get(in + BP_SIZE);
+    *guid = le64_get(in + BP_SIZE + 8);
+    return 0;
+}
+
+static int
+write_pool_dir(struct pool *p, uint64_t txg)
+{
+    uint8_t buf[POOL_DIR_SIZE];
+    pool_dir_encode(p, buf);
+    return obj_write_synctx(p->mos, txg, POOL_DIR_OBJ, 0, sizeof(buf), buf);
+}
+
+/* Step 1. */
+static int
+maybe_checkpoint(struct pool *p, uint64_t txg)
+{
+    if (p->journal_bytes < p->opts.journal_checkpoint_bytes)
+        return 0;
+    uint8_t *recs = NULL;
+    size_t len = 0;
+    int rc = alloc_encode_checkpoint(p->alloc, txg - 1, &recs, &len);
+    if (rc != 0)
+        return rc;
+    struct obj_create_opts cp = { .type = OT_SPACE_CHECKPOINT, .blocksize = 128 * 1024,
+                                  .checksum = CKSUM_XXH3, .compress = COMPRESS_OFF };
+    struct obj_create_opts jo = { .type = OT_SPACE_JOURNAL, .blocksize = 16 * 1024,
+                                  .checksum = CKSUM_XXH3, .compress = COMPRESS_OFF };
+    uint64_t new_cp = 0, new_journal = 0;
+    rc = objset_obj_create_synctx(p->mos, txg, &cp, &new_cp);
+    if (rc == 0)
+        rc = obj_write_synctx(p->mos, txg, new_cp, 0, len, recs);
+    free(recs);
+    if (rc == 0)
+        rc = objset_obj_create_synctx(p->mos, txg, &jo, &new_journal);
+    if (rc == 0 && p->checkpoint_obj != 0)
+        rc = obj_destroy_synctx(p->mos, txg, p->checkpoint_obj);
+    if (rc == 0)
+        rc = obj_destroy_synctx(p->mos, txg, p->journal_obj);
+    if (rc != 0)
+        return rc;
+    log_debug("pool '%s': space checkpoint of txg %llu (%zu bytes), journal was %llu bytes",
+              p->name, (unsigned long long)(txg - 1), len, (unsigned long long)p->journal_bytes);
+    p->checkpoint_obj = new_cp;
+    p->checkpoint_txg = txg - 1;
+    p->journal_obj = new_journal;
+    p->journal_bytes = 0;
+    return write_pool_dir(p, txg);
+}
+
+/* Step 2 for one dataset object set. */
+static int
+sync_dataset(struct pool *p, struct objset *os, uint64_t txg)
+{
+    if (!objset_is_dirty(os, txg))
+        return 0;
+    struct blkptr root;
+    int rc = objset_sync(os, txg, 1, &root);
+    if (rc != 0)
+        return rc;
+    uint8_t rec[DSL_DATASET_SIZE];
+    uint64_t create_txg, guid;
+    rc = obj_bonus_read(p->mos, os->ds_obj, rec, sizeof(rec));
+    if (rc < 0)
+        return rc;
+    rc = dataset_record_decode(rec, &(struct blkptr){ 0 }, &create_txg, &guid);
+    if (rc != 0)
+        return rc;
+    dataset_record_encode(&root, create_txg, guid, rec);
+    return obj_bonus_write_synctx(p->mos, txg, os->ds_obj, rec, sizeof(rec));
+}
+
+/* Step 3. */
+static int
+sync_mos(struct pool *p, uint64_t txg)
+{
+    for (unsigned pass = 1;; pass++) {
+        if (pass > MAX_SYNC_PASSES)
+            return ERR(-EAGAIN); /* never converged: a bug, but do not write a bad uberblock */
+        uint8_t *recs = NULL;
+        size_t len = 0;
+        int rc = alloc_take_journal(p->alloc, txg, &recs, &len);
+        if (rc != 0)
+            return rc;
+        if (len > 0) {
+            rc = obj_write_synctx(p->mos, txg, p->journal_obj, p->journal_bytes, len, recs);
+            free(recs);
+            if (rc != 0)
+                return rc;
+            p->journal_bytes += len;
+        }
+        if (!objset_is_dirty(p->mos, txg))
+            return 0;
+        struct blkptr root;
+        rc = objset_sync(p->mos, txg, pass, &root);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+int
+pool_write_uberblocks(struct pool *p, uint64_t txg)
+{
+    struct uberblock ub = {
+        .version = LCPFS_FORMAT_VERSION,
+        .txg = txg,
+        .timestamp = (uint64_t)time(NULL),
+        .software_version = LCPFS_SOFTWARE_VERSION,
+        .rootbp = p->mos->root_bp,
+        .config_txg = p->config_txg,
+        .pool_guid = p->guid,
+    };
+    for (uint32_t i = 0; i < p->nvdevs; i++)
+        ub.guid_sum += p->vdevs[i]->guid;
+    int written = 0, first_err = 0;
+    for (uint32_t i = 0; i < p->nvdevs; i++) {
+        int rc = label_write_uberblock(p->vdevs[i]->dev, &ub, 0xf);
+        if (rc == 0)
+            written++;
+        else if (first_err == 0)
+            first_err = rc;
+    }
+    if (written == 0)
+        return first_err ? first_err : -EIO;
+    return 0;
+}
+
+int
+pool_write_config(struct pool *p, uint64_t txg, uint32_t state, unsigned label_mask)
+{
+    struct pool_config *cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL)
+        return -ENOMEM;
+    cfg->pool_guid = p->guid;
+    cfg->txg = txg;
+    cfg->state = state;
+    cfg->create_time = p->create_time;
+    snprintf(cfg->name, sizeof(cfg->name), "%s", p->name);
+    struct config_vdev *root = &cfg->vdevs[0];
+    root->guid = p->guid;
+    root->parent = CONFIG_NO_PARENT;
+    root->type = VDEV_TYPE_ROOT;
+    root->nchildren = p->nvdevs;
+    cfg->nvdevs = 1 + p->nvdevs;
+    for (uint32_t i = 0; i < p->nvdevs; i++) {
+        const struct vdev *vd = p->vdevs[i];
+        struct config_vdev *e = &cfg->vdevs[1 + i];
+        e->guid = vd->guid;
+        e->parent = 0;
+        e->id = vd->id;
+        e->type = VDEV_TYPE_LEAF;
+        e->ashift = (uint8_t)vd->ashift;
+        e->asize = vd->asize;
+        e->ms_shift = vd->ms_shift;
+        e->state = VDEV_STATE_ONLINE;
+        snprintf(e->path, sizeof(e->path), "%s", vd->path);
+        cfg->guid_sum += vd->guid;
+    }
+    int first_err = 0;
+    for (uint32_t i = 0; i < p->nvdevs; i++) {
+        cfg->leaf_guid = p->vdevs[i]->guid;
+        int rc = label_write_config(p->vdevs[i]->dev, cfg, label_mask);
+        if (rc != 0 && first_err == 0)
+            first_err = rc;
+    }
+    free(cfg);
+    return first_err;
+}
+
+int
+pool_sync_txg(struct pool *p, uint64_t txg)
+{
+    int rc = maybe_checkpoint(p, txg);
+    if (rc == 0 && p->root_os != NULL)
+        rc = sync_dataset(p, p->root_os, txg);
+    if (rc == 0)
+        rc = sync_mos(p, txg);
+    if (rc != 0)
+        return rc;
+    ASSERT(!alloc_has_journal(p->alloc, txg)); /* invariant 2 */
+
+    bool config = p->config_dirty;
+    if (config)
+        p->config_txg = txg;
+    rc = vdev_flush_all(p); /* barrier 1 */
+    if (rc == 0 && config)
+        rc = pool_write_config(p, txg, POOL_STATE_ACTIVE, 0x5); /* even labels */
+    if (rc == 0)
+        rc = pool_write_uberblocks(p, txg);
+    if (rc == 0)
+        rc = vdev_flush_all(p); /* barrier 2: the commit point */
+    if (rc == 0 && config) {
+        rc = pool_write_config(p, txg, POOL_STATE_ACTIVE, 0xa); /* odd labels */
+        if (rc == 0)
+            rc = vdev_flush_all(p);
+        if (rc == 0)
+            p->config_dirty = false;
+    }
+    if (rc != 0)
+        return rc;
+
+    pthread_rwlock_wrlock(&p->tree_lock);
+    alloc_sync_done(p->alloc, txg);
+    pthread_rwlock_unlock(&p->tree_lock);
+    return 0;
+}

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * txg: transaction groups — assignment, the write throttle and the sync thread.
+ *
+ * Theory of operation
+ * -------------------
+ *        tx_assign ──► [ open txg T+1 ] ──(sync thread: close)──► [ syncing txg T ] ──► synced
+ *
+ * There is always exactly one open txg. The sync thread closes it when asked (pool_sync), when
+ * txg_timeout_ms passes with dirty data, or when dirty data passes 20 % of dirty_max: it bumps
+ * open_txg, waits for the closed txg's holds to drain (the quiesce step), then commits it with
+ * pool_sync_txg() while writers go on filling the next txg.
+ *
+ * Write throttle: a tx that finds dirty data above 60 % of dirty_max sleeps a little, growing
+ * as dirty data approaches dirty_max (ZFS's delay curve); at dirty_max it waits for a commit.
+ *
+ * Invariants:
+ *   1. open_txg - syncing_txg <= 1 while syncing; synced_txg < open_txg always.
+ *   2. A txg is committed only after every tx assigned to it has committed (holds == 0).
+ *   3. The sync thread is the only thread that writes blocks, labels or uberblocks.
+ *   4. Once a commit fails the pool is suspended: no later txg is synced and tx_assign fails.
+ */
+#include <time.h>
+
+#include "common/assert.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "core/pool_impl.h"
+
+#define DELAY_MIN_PCT  60
+#define SYNC_DIRTY_PCT 20
+#define DELAY_SCALE_NS 500000ull
+#define DELAY_MAX_NS   100000000ull
+
+static void
+deadline_after_ms(struct timespec *ts, uint64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)((ms % 1000) * 1000000);
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int
+txg_init(struct pool *p, uint64_t first_open_txg)
+{
+    pthread_mutex_init(&p->txg_lock, NULL);
+    pthread_cond_init(&p->txg_cv, NULL);
+    pthread_cond_init(&p->sync_cv, NULL);
+    pthread_mutex_init(&p->sync_lock, NULL);
+    p->open_txg = first_open_txg;
+    p->synced_txg = first_open_txg - 1;
+    p->syncing_txg = 0;
+    return 0;
+}
+
+void
+txg_dirty_add(struct pool *p, uint64_t txg, uint64_t bytes)
+{
+    pthread_mutex_lock(&p->txg_lock);
+    p->dirty_bytes[txg & 1] += bytes;
+    p->dirty_total += bytes;
+    if (p->dirty_total * 100 >= p->opts.dirty_max_bytes * SYNC_DIRTY_PCT)
+        pthread_cond_signal(&p->sync_cv);
+    pthread_mutex_unlock(&p->txg_lock);
+}
+
+int
+txg_reserve_space(struct pool *p, uint64_t txg, uint64_t bytes)
+{
+    struct alloc_stats as;
+    alloc_get_stats(p->alloc, &as);
+    uint64_t usable = as.free > as.slop + as.deferred ? as.free - as.slop - as.deferred : 0;
+    pthread_mutex_lock(&p->txg_lock);
+    uint64_t promised = p->reserved[0] + p->reserved[1];
+    int rc = 0;
+    if (promised + bytes > usable)
+        rc = -ENOSPC;
+    else
+        p->reserved[txg & 1] += bytes;
+    pthread_mutex_unlock(&p->txg_lock);
+    return rc;
+}
+
+int
+tx_assign(struct pool *p, uint64_t dirty_estimate, struct tx *tx)
+{
+    if (p->readonly)
+        return -EROFS;
+    pthread_mutex_lock(&p->txg_lock);
+    for (;;) {
+        if (p->suspended) {
+            pthread_mutex_unlock(&p->txg_lock);
+            return -EIO;
+        }
+        uint64_t max = p->opts.dirty_max_bytes;
+        uint64_t dirty = p->dirty_total + dirty_estimate;
+        if (dirty < max * DELAY_MIN_PCT / 100)
+            break;
+        pthread_cond_signal(&p->sync_cv);
+        if (dirty >= max) {
+            /* Hard limit: wait for a commit to retire dirty data. */
+            struct timespec ts;
+            deadline_after_ms(&ts, 100);
+            pthread_cond_timedwait(&p->txg_cv, &p->txg_lock, &ts);
+            continue;
+        }
+        /* Delay curve: scale × (dirty − min) / (max − dirty), capped. */
+        uint64_t min = max * DELAY_MIN_PCT / 100;
+        uint64_t ns = DELAY_SCALE_NS * (dirty - min) / (max - dirty);
+        if (ns > DELAY_MAX_NS)
+            ns = DELAY_MAX_NS;
+        pthread_mutex_unlock(&p->txg_lock);
+        struct timespec d = { .tv_sec = (time_t)(ns / 1000000000ull),
+                              .tv_nsec = (long)(ns % 1000000000ull) };
+        nanosleep(&d, NULL);
+        pthread_mutex_lock(&p->txg_lock);
+        break;
+    }
+    tx->pool = p;
+    tx->txg = p->open_txg;
+    p->holds[tx->txg & 1]++;
+    pthread_mutex_unlock(&p->txg_lock);
+    return 0;
+}
+
+void
+tx_commit(struct tx *tx)
+{
+    struct pool *p = tx->pool;
+    pthread_mutex_lock(&p->txg_lock);
+    VERIFY(p->holds[tx->txg & 1] > 0);
+    if (--p->holds[tx->txg & 1] == 0)
+        pthread_cond_broadcast(&p->txg_cv);
+    pthread_mutex_unlock(&p->txg_lock);
+    tx->pool = NULL;
+}
+
+/* true when the open txg has anything to commit (txg_lock held). */
+static bool
+open_txg_has_work(struct pool *p)
+{
+    return p->dirty_bytes[p->open_txg & 1] > 0 || p->holds[p->open_txg & 1] > 0 ||
+           p->config_dirty || objset_is_dirty(p->mos, p->open_txg) ||
+           (p->root_os != NULL && objset_is_dirty(p->root_os, p->open_txg));
+}
+
+static void *
+sync_thread_main(void *arg)
+{
+    struct pool *p = arg;
+    pthread_mutex_lock(&p->txg_lock);
+    while (!p->stopping || p->sync_requested >= p->open_txg) {
+        bool want = p->sync_requested >= p->open_txg ||
+                    p->dirty_total * 100 >= p->opts.dirty_max_bytes * SYNC_DIRTY_PCT;
+        if (!want) {
+            struct timespec ts;
+            deadline_after_ms(&ts, p->opts.txg_timeout_ms);
+            int w = pthread_cond_timedwait(&p->sync_cv, &p->txg_lock, &ts);
+            if (p->stopping && p->sync_requested < p->open_txg)
+                break;
+            if (w == 0 && !(p->sync_requested >= p->open_txg ||
+                            p->dirty_total * 100 >= p->opts.dirty_max_bytes * SYNC_DIRTY_PCT))
+                continue; /* spurious or stale wake-up: keep the timeout going */
+        }
+        if (p->suspended)
+            break;
+        pthread_mutex_unlock(&p->txg_lock);
+        bool work = open_txg_has_work(p);
+        pthread_mutex_lock(&p->txg_lock);
+        if (!work && p->sync_requested < p->open_txg)
+            continue;
+        /* Close the open txg and wait for its holds to drain (invariant 2). */
+        uint64_t txg = p->open_txg;
+        p->open_txg = txg + 1;
+        p->syncing_txg = txg;
+        while (p->holds[txg & 1] > 0)
+            pthread_cond_wait(&p->txg_cv, &p->txg_lock);
+        pthread_mutex_unlock(&p->txg_lock);
+
+        pthread_mutex_lock(&p->sync_lock);
+        int rc = pool_sync_txg(p, txg);
+        pthread_mutex_unlock(&p->sync_lock);
+
+        pthread_mutex_lock(&p->txg_lock);
+        if (rc != 0) {
+            log_err("commit of txg %llu in pool '%s' failed: %s; pool suspended",
+                    (unsigned long long)txg, p->name, err_str(rc));
+            p->suspended = rc; /* invariant 4 */
+        } else {
+            p->synced_txg = txg;
+        }
+        p->syncing_txg = 0;
+        p->dirty_total -= p->dirty_bytes[txg & 1];
+        p->dirty_bytes[txg & 1] = 0;
+        p->reserved[txg & 1] = 0;
+        pthread_cond_broadcast(&p->txg_cv);
+        if (rc != 0)
+            break;
+    }
+    p->sync_thread_running = false;
+    pthread_cond_broadcast(&p->txg_cv);
+    pthread_mutex_unlock(&p->txg_lock);
+    return NULL;
+}
+
+int
+txg_start_sync_thread(struct pool *p)
+{
+    p->sync_thread_running = true;
+    int rc = pthread_create(&p->sync_thread, NULL, sync_thread_main, p);
+    if (rc != 0) {
+        p->sync_thread_running = false;
+        return -rc;
+    }
+    return 0;
+}
+
+void
+txg_stop_sync_thread(struct pool *p)
+{
+    pthread_mutex_lock(&p->txg_lock);
+    bool started = p->sync_thread_running || p->stopping;
+    p->stopping = true;
+    pthread_cond_broadcast(&p->sync_cv);
+    pthread_mutex_unlock(&p->txg_lock);
+    if (started)
+        pthread_join(p->sync_thread, NULL);
+}
+
+int
+pool_wait_synced(struct pool *p, uint64_t txg)
+{
+    if (p->readonly)
+        return 0;
+    pthread_mutex_lock(&p->txg_lock);
+    if (txg == 0)
+        txg = p->open_txg;
+    if (txg > p->sync_requested)
+        p->sync_requested = txg;
+    pthread_cond_signal(&p->sync_cv);
+    int rc = 0;
+    while (p->synced_txg < txg) {
+        if (p->suspended) {
+            rc = -EIO;
+            break;
+        }
+        if (!p->sync_thread_running) {
+            rc = -ESHUTDOWN;
+            break;
+        }
+        pthread_cond_wait(&p->txg_cv, &p->txg_lock);
+    }
+    pthread_mutex_unlock(&p->txg_lock);
+    return rc;
+}
+
+int
+pool_sync(struct pool *p, uint64_t *synced_txg)
+{
+    int rc = pool_wait_synced(p, 0);
+    if (synced_txg != NULL) {
+        pthread_mutex_lock(&p->txg_lock);
+        *synced_txg = p->synced_txg;
+        pthread_mutex_unlock(&p->txg_lock);
+    }
+    return rc;
+}
