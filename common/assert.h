@@ -19,19 +19,19 @@ _Noreturn void assert_fail(const char *expr, const char *file, int line, const c
 _Noreturn void assert3_fail(const char *expr, unsigned long long a, unsigned long long b,
                             const char *file, int line, const char *func);
 
-#define VERIFY(x)                                                                                  \
-    do {                                                                                           \
-        if (__builtin_expect(!(x), 0))                                                             \
-            assert_fail(#x, __FILE__, __LINE__, __func__);                                         \
+#define VERIFY(x)                                          \
+    do {                                                   \
+        if (__builtin_expect(!(x), 0))                     \
+            assert_fail(#x, __FILE__, __LINE__, __func__); \
     } while (0)
 
-#define VERIFY3_IMPL(a, op, b, type)                                                               \
-    do {                                                                                           \
-        const type va_ = (type)(a);                                                                \
-        const type vb_ = (type)(b);                                                                \
-        if (__builtin_expect(!(va_ op vb_), 0))                                                    \
-            assert3_fail(#a " " #op " " #b, (unsigned long long)va_, (unsigned long long)vb_,      \
-                         __FILE__, __LINE__, __func__);                                            \
+#define VERIFY3_IMPL(a, op, b, type)                                                          \
+    do {                                                                                      \
+        const type va_ = (type)(a);                                                           \
+        const type vb_ = (type)(b);                                                           \
+        if (__builtin_expect(!(va_ op vb_), 0))                                               \
+            assert3_fail(#a " " #op " " #b, (unsigned long long)va_, (unsigned long long)vb_, \
+                         __FILE__, __LINE__, __func__);                                       \
     } while (0)
 
 #define VERIFY3U(a, op, b) VERIFY3_IMPL(a, op, b, uint64_t)

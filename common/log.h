@@ -25,10 +25,10 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_err(...)  log_msg(LOG_LEVEL_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_debug(...)                                                                             \
-    do {                                                                                           \
-        if (__builtin_expect(log_get_level() >= LOG_LEVEL_DEBUG, 0))                               \
-            log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__);                                                 \
+#define log_debug(...)                                               \
+    do {                                                             \
+        if (__builtin_expect(log_get_level() >= LOG_LEVEL_DEBUG, 0)) \
+            log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__);                   \
     } while (0)
 
 #endif

@@ -21,8 +21,8 @@
  *   1. The allocatable, freeing, defer and allocated sets partition each vdev's space.
  *   2. A range freed in txg T is not handed out before alloc_sync_done(T + 2): the trees of the
  *      two previous uberblocks stay intact, which is what makes import rewind safe.
- *   3. The persisted view (checkpoint + journal replay) equals "allocated" ∪ nothing else: frees are
- *      journaled at the moment they are made, so after replay freeing/defer space counts as free.
+ *   3. The persisted view (checkpoint + journal replay) equals "allocated" ∪ nothing else: frees
+ * are journaled at the moment they are made, so after replay freeing/defer space counts as free.
  *   4. Normal allocations leave the slop reserve (alloc_slop_bytes) untouched; ALLOC_USE_SLOP
  *      may dip into it (metadata of frees and destroys, so a full pool can still free space).
  *

@@ -52,8 +52,8 @@ void arc_buf_unref(struct arc_buf *buf); /* NULL ok */
 
 struct arc_stats {
     uint64_t hits, misses, mru_hits, mfu_hits, mru_ghost_hits, mfu_ghost_hits, evictions;
-    uint64_t size;  /* bytes of cached data */
-    uint64_t max;   /* budget */
+    uint64_t size;                           /* bytes of cached data */
+    uint64_t max;                            /* budget */
     uint64_t mru_size, mfu_size, target_mru; /* ARC's p */
     uint64_t nbufs;
 };

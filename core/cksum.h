@@ -26,13 +26,15 @@ enum cksum_alg {
 /* Computes the checksum of data into out (all 32 bytes written). Returns 0 or -EINVAL. */
 int cksum_compute(enum cksum_alg alg, const void *data, size_t len, uint8_t out[static 32]);
 /* true when alg's checksum of data equals expected. CKSUM_OFF always matches. */
-bool cksum_verify(enum cksum_alg alg, const void *data, size_t len, const uint8_t expected[static 32]);
+bool cksum_verify(enum cksum_alg alg, const void *data, size_t len,
+                  const uint8_t expected[static 32]);
 /* "xxh3", "sha256", ...; NULL for an unknown value. */
 const char *cksum_name(enum cksum_alg alg);
 /* Parses a name ("on" means xxh3). Returns 0 and sets *out, or -EINVAL. */
 int cksum_from_name(const char *name, enum cksum_alg *out);
 bool cksum_is_valid(unsigned alg);
 /* SHA-256 of (data || offset_le64): the embedded trailer checksum of labels and uberblocks. */
-void cksum_sha256_with_offset(const void *data, size_t len, uint64_t offset, uint8_t out[static 32]);
+void cksum_sha256_with_offset(const void *data, size_t len, uint64_t offset,
+                              uint8_t out[static 32]);
 
 #endif

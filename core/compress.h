@@ -31,8 +31,8 @@ enum compress_alg {
  * Returns the compressed length (> 0) if it is <= src_len - src_len/8, 0 if the block should be
  * stored uncompressed (also for COMPRESS_OFF), or a negative errno.
  */
-ssize_t compress_block(enum compress_alg alg, int level, const void *src, size_t src_len,
-                       void *dst, size_t dst_cap);
+ssize_t compress_block(enum compress_alg alg, int level, const void *src, size_t src_len, void *dst,
+                       size_t dst_cap);
 /*
  * Decompresses exactly dst_len bytes. Returns 0, or -ECORRUPT when the input is malformed or does
  * not decode to exactly dst_len bytes (never reads or writes out of bounds).

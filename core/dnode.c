@@ -34,7 +34,8 @@
 #include "common/err.h"
 #include "core/pool_impl.h"
 
-/* ---- block-id range sets ---------------------------------------------------------------------- */
+/* ---- block-id range sets ----------------------------------------------------------------------
+ */
 
 int
 blk_ranges_add(struct blk_ranges *s, uint64_t start, uint64_t end)
@@ -96,7 +97,8 @@ blk_ranges_release(struct blk_ranges *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* ---- handles ---------------------------------------------------------------------------------- */
+/* ---- handles ----------------------------------------------------------------------------------
+ */
 
 struct dnode *
 dnode_new(struct objset *os, uint64_t obj)
@@ -172,7 +174,8 @@ dnode_attrs_dirty_locked(struct dnode *dn, uint64_t txg)
     return 0;
 }
 
-/* ---- reading the published tree ---------------------------------------------------------------- */
+/* ---- reading the published tree ----------------------------------------------------------------
+ */
 
 struct tree_root {
     uint8_t nlevels, nblkptr, indblkshift;
@@ -358,8 +361,7 @@ fill_current(struct dnode *dn, const struct dnode_txg *self, uint64_t blkid, uin
 
 /* Returns the slot's dirty copy of blkid, creating it (with the current content if partial). */
 static int
-dirty_block_get(struct dnode *dn, struct dnode_txg *slot, uint64_t blkid, bool whole,
-                uint8_t **out)
+dirty_block_get(struct dnode *dn, struct dnode_txg *slot, uint64_t blkid, bool whole, uint8_t **out)
 {
     struct dirty_block *db = u64map_get(&slot->blocks, blkid);
     if (db != NULL) {

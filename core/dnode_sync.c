@@ -46,7 +46,7 @@ struct sync_ctx {
     struct dnode_phys work; /* tree being built */
     unsigned shift;         /* log2(BPs per indirect) */
     uint32_t indsz;
-    struct u64map cache;    /* (level << 58 | index) -> struct ind_block* */
+    struct u64map cache; /* (level << 58 | index) -> struct ind_block* */
     int64_t used_delta;
 };
 
@@ -91,6 +91,12 @@ props_for(const struct sync_ctx *sc, int level)
     };
     if (zp.metadata && zp.copies < 2)
         zp.copies = 2; /* metadata keeps a ditto copy */
+    if (zp.metadata && zp.compress == COMPRESS_OFF) {
+        zp.compress = COMPRESS_LZ4; /* indirect and dnode blocks are mostly zeros */
+        zp.comp_level = 0;
+    }
+    if (zp.metadata && zp.checksum == CKSUM_OFF)
+        zp.checksum = CKSUM_XXH3;
     if (sc->dn->os->is_mos)
         zp.compress = COMPRESS_OFF; /* fixed sizes let sync passes >= 2 rewrite in place */
     return zp;

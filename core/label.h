@@ -38,8 +38,8 @@ struct config_vdev {
 
 struct pool_config {
     uint64_t pool_guid;
-    uint64_t txg;   /* config txg */
-    uint32_t state; /* enum pool_state_ondisk */
+    uint64_t txg;       /* config txg */
+    uint32_t state;     /* enum pool_state_ondisk */
     uint64_t leaf_guid; /* the device this copy was written to */
     uint64_t guid_sum;
     uint64_t create_time;
@@ -71,9 +71,11 @@ int config_encode(const struct pool_config *cfg, uint8_t *buf, uint64_t dev_off)
 /* Verifies the trailer and decodes. -ECKSUM (trailer), -ECORRUPT (fields), -EVERSION. */
 int config_decode(const uint8_t *buf, uint64_t dev_off, struct pool_config *cfg);
 
-void uberblock_encode(const struct uberblock *ub, uint8_t slot[static UB_SLOT_SIZE], uint64_t dev_off);
+void uberblock_encode(const struct uberblock *ub, uint8_t slot[static UB_SLOT_SIZE],
+                      uint64_t dev_off);
 /* -ENOENT for an all-zero (never written) slot, -ECKSUM, -ECORRUPT, -EVERSION. */
-int uberblock_decode(const uint8_t slot[static UB_SLOT_SIZE], uint64_t dev_off, struct uberblock *ub);
+int uberblock_decode(const uint8_t slot[static UB_SLOT_SIZE], uint64_t dev_off,
+                     struct uberblock *ub);
 
 /*
  * Writes cfg (with cfg->leaf_guid as given) into the labels in mask (bit l = label l).

@@ -25,9 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MAP_VALUE_MAX      1024u
-#define MAP_NODE_SIZE_MIN  4096u
-#define MAP_NODE_SIZE_MAX  131072u
+#define MAP_VALUE_MAX         1024u
+#define MAP_NODE_SIZE_MIN     4096u
+#define MAP_NODE_SIZE_MAX     131072u
 #define MAP_NODE_SIZE_DEFAULT 16384u
 
 struct map_store_ops {
@@ -53,7 +53,8 @@ void map_close(struct map *m); /* NULL ok; writes nothing */
 
 /* Inserts (a,b) -> val. -EEXIST if present and !replace; -EINVAL if len > MAP_VALUE_MAX. */
 int map_insert(struct map *m, uint64_t a, uint64_t b, const void *val, size_t len, bool replace);
-/* Copies up to cap bytes of the value into val (may be NULL), sets *len to its full length. -ENOENT. */
+/* Copies up to cap bytes of the value into val (may be NULL), sets *len to its full length.
+ * -ENOENT. */
 int map_lookup(struct map *m, uint64_t a, uint64_t b, void *val, size_t cap, size_t *len);
 /* Removes (a,b). -ENOENT if absent. Nodes that empty are merged or released. */
 int map_remove(struct map *m, uint64_t a, uint64_t b);

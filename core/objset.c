@@ -150,7 +150,8 @@ objset_close(struct objset *os)
     free(os);
 }
 
-/* ---- handles ---------------------------------------------------------------------------------- */
+/* ---- handles ----------------------------------------------------------------------------------
+ */
 
 /* Reads dnode `obj` from the meta-dnode (os->lock held). */
 static int
@@ -246,7 +247,8 @@ mark_dirty(struct dnode *dn, uint64_t txg)
     return rc;
 }
 
-/* ---- object API ------------------------------------------------------------------------------- */
+/* ---- object API -------------------------------------------------------------------------------
+ */
 
 static int
 obj_alloc_number(struct objset *os, uint64_t txg, const struct dnode_attrs *attrs, uint64_t *obj)
@@ -302,11 +304,10 @@ attrs_from_opts(const struct objset *os, const struct obj_create_opts *o, struct
 {
     memset(a, 0, sizeof(*a));
     uint32_t bs = o->blocksize ? o->blocksize : 128 * 1024;
-    if (o->type == OT_NONE || o->type >= OT_TYPE_COUNT || bs < SECTOR_SIZE ||
-        bs > BLOCK_MAX_SIZE || (bs & (bs - 1)) != 0 || o->copies > BP_NDVAS ||
-        o->bonuslen > DNODE_BONUS_MAX(1) ||
-        (o->indblkshift && (o->indblkshift < INDIRECT_SHIFT_MIN ||
-                            o->indblkshift > INDIRECT_SHIFT_MAX)) ||
+    if (o->type == OT_NONE || o->type >= OT_TYPE_COUNT || bs < SECTOR_SIZE || bs > BLOCK_MAX_SIZE ||
+        (bs & (bs - 1)) != 0 || o->copies > BP_NDVAS || o->bonuslen > DNODE_BONUS_MAX(1) ||
+        (o->indblkshift &&
+         (o->indblkshift < INDIRECT_SHIFT_MIN || o->indblkshift > INDIRECT_SHIFT_MAX)) ||
         (o->checksum != CKSUM_INHERIT && !cksum_is_valid(o->checksum)) ||
         (o->compress != COMPRESS_INHERIT && !compress_is_valid(o->compress)))
         return -EINVAL;
@@ -357,8 +358,7 @@ with_dirty(struct objset *os, uint64_t txg, uint64_t obj, struct dnode **dnp)
 }
 
 int
-obj_write(struct objset *os, struct tx *tx, uint64_t obj, uint64_t off, size_t len,
-          const void *buf)
+obj_write(struct objset *os, struct tx *tx, uint64_t obj, uint64_t off, size_t len, const void *buf)
 {
     return obj_write_synctx(os, tx->txg, obj, off, len, buf);
 }
@@ -587,7 +587,8 @@ obj_next(struct objset *os, uint64_t start, uint64_t *next)
     return -ENOENT;
 }
 
-/* ---- sync ------------------------------------------------------------------------------------- */
+/* ---- sync -------------------------------------------------------------------------------------
+ */
 
 bool
 objset_is_dirty(struct objset *os, uint64_t txg)
@@ -656,9 +657,12 @@ objset_sync(struct objset *os, uint64_t txg, unsigned pass, struct blkptr *root)
     dnode_phys_encode(&os->meta->phys, buf);
     pthread_mutex_unlock(&os->meta->lock);
     le32_put(buf + DNODE_SIZE, os->type);
-    struct zio_props zp = { .type = OT_OBJSET, .level = 0, .checksum = CKSUM_XXH3,
+    struct zio_props zp = { .type = OT_OBJSET,
+                            .level = 0,
+                            .checksum = CKSUM_XXH3,
                             .compress = os->is_mos ? COMPRESS_OFF : COMPRESS_LZ4,
-                            .copies = os->is_mos ? 3 : 2, .metadata = true };
+                            .copies = os->is_mos ? 3 : 2,
+                            .metadata = true };
     struct blkptr newbp;
     bool reused;
     rc = zio_write(os->pool, txg, buf, OBJSET_PHYS_SIZE, &zp, &os->root_bp, &newbp, &reused);

@@ -25,14 +25,14 @@
 #include "core/pool.h"
 
 struct obj_create_opts {
-    uint8_t type;          /* enum obj_type, not OT_NONE */
-    uint32_t blocksize;    /* power of two, 512 .. BLOCK_MAX_SIZE; 0 = 128 KiB */
-    uint8_t checksum;      /* enum cksum_alg; CKSUM_INHERIT = object set default */
-    uint8_t compress;      /* enum compress_alg; COMPRESS_INHERIT = object set default */
+    uint8_t type;       /* enum obj_type, not OT_NONE */
+    uint32_t blocksize; /* power of two, 512 .. BLOCK_MAX_SIZE; 0 = 128 KiB */
+    uint8_t checksum;   /* enum cksum_alg; CKSUM_INHERIT = object set default */
+    uint8_t compress;   /* enum compress_alg; COMPRESS_INHERIT = object set default */
     uint8_t compress_level;
-    uint8_t copies;        /* 1..3; 0 = 1 */
-    uint16_t bonuslen;     /* bytes of bonus area (<= DNODE_BONUS_MAX(1)) */
-    uint8_t indblkshift;   /* 0 = INDIRECT_SHIFT_DEFAULT */
+    uint8_t copies;      /* 1..3; 0 = 1 */
+    uint16_t bonuslen;   /* bytes of bonus area (<= DNODE_BONUS_MAX(1)) */
+    uint8_t indblkshift; /* 0 = INDIRECT_SHIFT_DEFAULT */
 };
 
 struct obj_info {
@@ -42,7 +42,7 @@ struct obj_info {
     uint64_t nblocks;    /* highest addressed block + 1 (as of the last commit) */
     uint64_t used_bytes; /* allocated bytes (as of the last commit) */
     uint8_t checksum, compress, compress_level, copies, nlevels;
-    uint64_t gen;        /* creation txg */
+    uint64_t gen; /* creation txg */
     uint16_t bonuslen;
 };
 

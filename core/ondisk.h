@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define LCPFS_FORMAT_VERSION 1ULL
+#define LCPFS_FORMAT_VERSION   1ULL
 #define LCPFS_SOFTWARE_VERSION 1ULL
 
 #define KiB(x) ((uint64_t)(x) << 10)
@@ -64,7 +64,7 @@
  *   208 ...                   zero
  *   UB_SLOT_SIZE-40 trailer
  */
-#define UB_MAGIC 0x4c43504642554245ULL /* "EBUBFPCL" */
+#define UB_MAGIC      0x4c43504642554245ULL /* "EBUBFPCL" */
 #define UB_OFF_ROOTBP 48
 
 /*
@@ -104,9 +104,10 @@
 #define CONFIG_HEADER_SIZE     128u
 #define CONFIG_VDEV_ENTRY_SIZE 256u
 #define CONFIG_NO_PARENT       0xffffffffu
-#define CONFIG_MAX_VDEVS       ((LABEL_CONFIG_SIZE - TRAILER_SIZE - CONFIG_HEADER_SIZE) / CONFIG_VDEV_ENTRY_SIZE)
-#define POOL_NAME_MAX          63u
-#define VDEV_PATH_MAX          191u
+#define CONFIG_MAX_VDEVS \
+    ((LABEL_CONFIG_SIZE - TRAILER_SIZE - CONFIG_HEADER_SIZE) / CONFIG_VDEV_ENTRY_SIZE)
+#define POOL_NAME_MAX 63u
+#define VDEV_PATH_MAX 191u
 
 enum pool_state_ondisk { POOL_STATE_ACTIVE = 0, POOL_STATE_EXPORTED = 1, POOL_STATE_DESTROYED = 2 };
 enum vdev_type_ondisk {
@@ -164,15 +165,15 @@ enum bp_flags {
 /* ---- object types -------------------------------------------------------------------------- */
 enum obj_type {
     OT_NONE = 0,
-    OT_OBJSET = 1,            /* an object set root block */
-    OT_DNODE = 2,             /* blocks of the meta-dnode: arrays of dnodes */
-    OT_POOL_DIRECTORY = 3,    /* MOS object 1 */
-    OT_SPACE_JOURNAL = 4,     /* allocation journal (appended every txg) */
-    OT_SPACE_CHECKPOINT = 5,  /* full allocated-extent list as of a txg */
-    OT_DSL_DATASET = 6,       /* dataset record (bonus) */
-    OT_PLAIN = 7,             /* uninterpreted user data (tests, stress) */
-    OT_MAP = 8,               /* generic CoW B+tree nodes */
-    OT_ZVOL = 9,              /* zvol data */
+    OT_OBJSET = 1,           /* an object set root block */
+    OT_DNODE = 2,            /* blocks of the meta-dnode: arrays of dnodes */
+    OT_POOL_DIRECTORY = 3,   /* MOS object 1 */
+    OT_SPACE_JOURNAL = 4,    /* allocation journal (appended every txg) */
+    OT_SPACE_CHECKPOINT = 5, /* full allocated-extent list as of a txg */
+    OT_DSL_DATASET = 6,      /* dataset record (bonus) */
+    OT_PLAIN = 7,            /* uninterpreted user data (tests, stress) */
+    OT_MAP = 8,              /* generic CoW B+tree nodes */
+    OT_ZVOL = 9,             /* zvol data */
     OT_TYPE_COUNT
 };
 
@@ -199,16 +200,16 @@ enum obj_type {
  *   64  blkptr[nblkptr]
  *   64 + 128*nblkptr  bonus (DNODE_SIZE - 64 - 128*nblkptr bytes: 320 with one blkptr)
  */
-#define DNODE_SIZE        512u
-#define DNODE_CORE_SIZE   64u
-#define DNODE_SHIFT       9
-#define DNODE_BLOCK_SHIFT 14 /* meta-dnode data blocks: 16 KiB = 32 dnodes */
-#define DNODES_PER_BLOCK  (1u << (DNODE_BLOCK_SHIFT - DNODE_SHIFT))
-#define DNODE_MAX_BLKPTR  3
+#define DNODE_SIZE               512u
+#define DNODE_CORE_SIZE          64u
+#define DNODE_SHIFT              9
+#define DNODE_BLOCK_SHIFT        14 /* meta-dnode data blocks: 16 KiB = 32 dnodes */
+#define DNODES_PER_BLOCK         (1u << (DNODE_BLOCK_SHIFT - DNODE_SHIFT))
+#define DNODE_MAX_BLKPTR         3
 #define DNODE_BONUS_MAX(nblkptr) (DNODE_SIZE - DNODE_CORE_SIZE - BP_SIZE * (nblkptr))
-#define INDIRECT_SHIFT_DEFAULT 17 /* 128 KiB indirect blocks = 1024 blkptrs */
-#define INDIRECT_SHIFT_MIN     12
-#define INDIRECT_SHIFT_MAX     17
+#define INDIRECT_SHIFT_DEFAULT   17 /* 128 KiB indirect blocks = 1024 blkptrs */
+#define INDIRECT_SHIFT_MIN       12
+#define INDIRECT_SHIFT_MAX       17
 
 /* ---- object sets --------------------------------------------------------------------------- */
 /*
@@ -235,9 +236,9 @@ enum objset_type { OBJSET_TYPE_MOS = 1, OBJSET_TYPE_FS = 2, OBJSET_TYPE_ZVOL = 3
  *   48  u64 pool creation txg
  *   56  ... reserved for later objects (dataset directory map, error log, DDT, scan state), 0
  */
-#define POOL_DIR_OBJ     1
-#define POOL_DIR_SIZE    512u
-#define POOL_DIR_MAGIC   0x4c43504644495231ULL /* "1RIDFPCL" */
+#define POOL_DIR_OBJ   1
+#define POOL_DIR_SIZE  512u
+#define POOL_DIR_MAGIC 0x4c43504644495231ULL /* "1RIDFPCL" */
 
 /*
  * Space journal and checkpoint records, 16 bytes each, packed into the object's data:

@@ -206,9 +206,11 @@ pool_create_backends(const char *name, struct vdev_backend **devs, size_t n,
     p->create_txg = txg;
     p->config_dirty = true;
     struct obj_create_opts dir = { .type = OT_POOL_DIRECTORY, .blocksize = POOL_DIR_SIZE };
-    struct obj_create_opts jo = { .type = OT_SPACE_JOURNAL, .blocksize = 16 * 1024,
+    struct obj_create_opts jo = { .type = OT_SPACE_JOURNAL,
+                                  .blocksize = 16 * 1024,
                                   .compress = COMPRESS_OFF };
-    struct obj_create_opts ds = { .type = OT_DSL_DATASET, .blocksize = 512,
+    struct obj_create_opts ds = { .type = OT_DSL_DATASET,
+                                  .blocksize = 512,
                                   .bonuslen = DSL_DATASET_SIZE };
     uint64_t dir_obj = 0;
     rc = objset_create_new(p, OBJSET_TYPE_MOS, 0, &p->mos);
@@ -415,8 +417,9 @@ pool_record_error(struct pool *p, uint64_t ds_obj, uint64_t obj, int level, uint
 {
     pthread_mutex_lock(&p->err_lock);
     struct pool_error *e = &p->errlog[p->errors_total % POOL_ERRLOG_MAX];
-    *e = (struct pool_error){ .ds_obj = ds_obj, .obj = obj, .blkid = blkid, .level = level,
-                              .err = err, .bp = *bp };
+    *e = (struct pool_error){
+        .ds_obj = ds_obj, .obj = obj, .blkid = blkid, .level = level, .err = err, .bp = *bp
+    };
     p->errors_total++;
     if (p->nerrors < POOL_ERRLOG_MAX)
         p->nerrors++;

@@ -33,20 +33,21 @@ struct objset;
 struct vdev_backend;
 
 struct pool_opts {
-    unsigned ashift;             /* allocation unit 2^ashift; 0 = 12 (4 KiB) */
-    uint64_t dirty_max_bytes;    /* write throttle limit; 0 = min(10 % RAM, 4 GiB), >= 16 MiB */
-    uint64_t txg_timeout_ms;     /* commit at least this often when dirty; 0 = 5000 */
-    size_t arc_max_bytes;        /* block cache budget; 0 = 256 MiB */
-    uint64_t journal_checkpoint_bytes; /* rewrite the space checkpoint past this journal size; 0 = 8 MiB */
-    bool direct_io;              /* O_DIRECT on file vdevs */
-    bool create_files;           /* pool_create: make missing vdev files of create_size bytes */
+    unsigned ashift;          /* allocation unit 2^ashift; 0 = 12 (4 KiB) */
+    uint64_t dirty_max_bytes; /* write throttle limit; 0 = min(10 % RAM, 4 GiB), >= 16 MiB */
+    uint64_t txg_timeout_ms;  /* commit at least this often when dirty; 0 = 5000 */
+    size_t arc_max_bytes;     /* block cache budget; 0 = 256 MiB */
+    uint64_t journal_checkpoint_bytes; /* rewrite the space checkpoint past this journal size; 0 = 8
+                                          MiB */
+    bool direct_io;                    /* O_DIRECT on file vdevs */
+    bool create_files; /* pool_create: make missing vdev files of create_size bytes */
     uint64_t create_size;
 };
 
 struct pool_import_opts {
-    bool readonly;        /* never write: no txgs are synced, tx_assign fails with -EROFS */
-    uint64_t rewind_txg;  /* 0 = newest valid; else the newest valid uberblock with txg <= this */
-    bool force;           /* import a pool that was not exported (always allowed in format 1) */
+    bool readonly;       /* never write: no txgs are synced, tx_assign fails with -EROFS */
+    uint64_t rewind_txg; /* 0 = newest valid; else the newest valid uberblock with txg <= this */
+    bool force;          /* import a pool that was not exported (always allowed in format 1) */
     struct pool_opts tuning;
 };
 

@@ -33,8 +33,8 @@
 /* ---- vdevs ----------------------------------------------------------------------------------- */
 struct vdev {
     uint64_t guid;
-    uint32_t id;   /* top-level id */
-    uint8_t type;  /* enum vdev_type_ondisk */
+    uint32_t id;  /* top-level id */
+    uint8_t type; /* enum vdev_type_ondisk */
     unsigned ashift;
     uint64_t asize; /* allocatable bytes */
     unsigned ms_shift;
@@ -85,10 +85,10 @@ void blk_ranges_release(struct blk_ranges *s);
 
 /* Changes made to one object in one txg. */
 struct dnode_txg {
-    uint64_t txg;            /* 0 = slot unused */
+    uint64_t txg;             /* 0 = slot unused */
     struct dnode_attrs attrs; /* attributes as of the end of this txg's changes */
-    struct u64map blocks;    /* blkid -> struct dirty_block* */
-    struct blk_ranges freed; /* blkid ranges punched in this txg (before any later writes) */
+    struct u64map blocks;     /* blkid -> struct dirty_block* */
+    struct blk_ranges freed;  /* blkid ranges punched in this txg (before any later writes) */
     uint64_t max_blkid_plus1; /* highest dirty or freed block id + 1 */
     bool attrs_dirty;
 };
@@ -96,12 +96,12 @@ struct dnode_txg {
 struct dnode {
     struct objset *os;
     uint64_t obj;
-    unsigned refs;          /* under os->lock */
+    unsigned refs; /* under os->lock */
     pthread_mutex_t lock;
-    struct dnode_phys phys;  /* last published tree + attrs (committed or being committed) */
+    struct dnode_phys phys;    /* last published tree + attrs (committed or being committed) */
     struct dnode_attrs latest; /* newest attributes, open context */
     struct dnode_txg txg[TXG_SLOTS];
-    bool special;           /* the meta-dnode: its phys lives in the objset root block */
+    bool special; /* the meta-dnode: its phys lives in the objset root block */
 };
 
 /* ---- object sets ----------------------------------------------------------------------------- */
@@ -109,14 +109,14 @@ typedef void (*objset_free_fn)(struct objset *os, uint64_t txg, const struct blk
 
 struct objset {
     struct pool *pool;
-    uint64_t ds_obj;          /* MOS object holding this objset's dataset record; 0 for the MOS */
-    uint32_t type;            /* enum objset_type */
+    uint64_t ds_obj; /* MOS object holding this objset's dataset record; 0 for the MOS */
+    uint32_t type;   /* enum objset_type */
     pthread_mutex_t lock;
-    struct dnode *meta;       /* object 0: the meta-dnode */
-    struct u64map handles;    /* obj -> struct dnode* (held or dirty) */
+    struct dnode *meta;             /* object 0: the meta-dnode */
+    struct u64map handles;          /* obj -> struct dnode* (held or dirty) */
     struct u64map dirty[TXG_SLOTS]; /* obj -> struct dnode*, dnodes dirty in txg slot */
     uint64_t dirty_txg[TXG_SLOTS];
-    struct blkptr root_bp;    /* last committed root block */
+    struct blkptr root_bp; /* last committed root block */
     uint64_t next_obj_hint;
     uint8_t def_checksum, def_compress, def_comp_level;
     bool is_mos;
@@ -224,17 +224,17 @@ struct pool {
 
     /* txg state, under txg_lock */
     pthread_mutex_t txg_lock;
-    pthread_cond_t txg_cv;     /* holds drained, txg synced, dirty space freed */
-    pthread_cond_t sync_cv;    /* wakes the sync thread */
+    pthread_cond_t txg_cv;  /* holds drained, txg synced, dirty space freed */
+    pthread_cond_t sync_cv; /* wakes the sync thread */
     uint64_t open_txg;
-    uint64_t syncing_txg;      /* 0 when idle */
+    uint64_t syncing_txg; /* 0 when idle */
     uint64_t synced_txg;
-    uint64_t sync_requested;   /* highest txg someone waits for */
+    uint64_t sync_requested; /* highest txg someone waits for */
     unsigned holds[TXG_SLOTS];
     uint64_t dirty_bytes[TXG_SLOTS];
     uint64_t dirty_total;
     uint64_t reserved[TXG_SLOTS]; /* space promised to dirty data of each txg (worst case) */
-    int suspended;             /* sticky error of a failed commit, 0 if healthy */
+    int suspended;                /* sticky error of a failed commit, 0 if healthy */
     bool stopping;
     bool config_dirty;
     pthread_t sync_thread;

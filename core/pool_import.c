@@ -211,8 +211,7 @@ pool_import_backends(struct vdev_backend **devs, size_t n, const struct pool_imp
         size_t got = 0;
         rc = label_read_uberblocks(p->vdevs[i]->dev, ubs + nub, MAX_UBERBLOCKS, &got);
         if (rc != 0) {
-            err_msg_set(em, rc, "cannot read labels of '%s': %s", p->vdevs[i]->path,
-                        err_str(rc));
+            err_msg_set(em, rc, "cannot read labels of '%s': %s", p->vdevs[i]->path, err_str(rc));
             goto fail;
         }
         nub += got;

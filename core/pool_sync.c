@@ -113,10 +113,14 @@ maybe_checkpoint(struct pool *p, uint64_t txg)
     int rc = alloc_encode_checkpoint(p->alloc, txg - 1, &recs, &len);
     if (rc != 0)
         return rc;
-    struct obj_create_opts cp = { .type = OT_SPACE_CHECKPOINT, .blocksize = 128 * 1024,
-                                  .checksum = CKSUM_XXH3, .compress = COMPRESS_OFF };
-    struct obj_create_opts jo = { .type = OT_SPACE_JOURNAL, .blocksize = 16 * 1024,
-                                  .checksum = CKSUM_XXH3, .compress = COMPRESS_OFF };
+    struct obj_create_opts cp = { .type = OT_SPACE_CHECKPOINT,
+                                  .blocksize = 128 * 1024,
+                                  .checksum = CKSUM_XXH3,
+                                  .compress = COMPRESS_OFF };
+    struct obj_create_opts jo = { .type = OT_SPACE_JOURNAL,
+                                  .blocksize = 16 * 1024,
+                                  .checksum = CKSUM_XXH3,
+                                  .compress = COMPRESS_OFF };
     uint64_t new_cp = 0, new_journal = 0;
     rc = objset_obj_create_synctx(p->mos, txg, &cp, &new_cp);
     if (rc == 0)

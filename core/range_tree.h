@@ -40,8 +40,8 @@ bool range_tree_intersects(const struct range_tree *rt, uint64_t start, uint64_t
 bool range_tree_find_first_fit(const struct range_tree *rt, uint64_t cursor, uint64_t len,
                                uint64_t align, uint64_t *out_start);
 
-uint64_t range_tree_space(const struct range_tree *rt);   /* total bytes */
-size_t range_tree_count(const struct range_tree *rt);     /* number of segments */
+uint64_t range_tree_space(const struct range_tree *rt); /* total bytes */
+size_t range_tree_count(const struct range_tree *rt);   /* number of segments */
 uint64_t range_tree_max_segment(const struct range_tree *rt);
 
 /* Calls fn for every segment in ascending order; stops early when fn returns nonzero (returned). */

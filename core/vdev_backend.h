@@ -20,7 +20,7 @@ struct vdev_backend;
 struct vdev_backend_ops {
     int (*read)(struct vdev_backend *b, uint64_t off, void *buf, size_t len);
     int (*write)(struct vdev_backend *b, uint64_t off, const void *buf, size_t len);
-    int (*flush)(struct vdev_backend *b); /* make every completed write durable */
+    int (*flush)(struct vdev_backend *b);  /* make every completed write durable */
     void (*close)(struct vdev_backend *b); /* frees b */
 };
 

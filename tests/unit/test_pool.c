@@ -4,12 +4,13 @@
  * oracle under random operations; rewind past a torn uberblock; checksum errors naming the
  * block; ENOSPC on a full pool that can still free space.
  */
-#include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
 
 #include "core/label.h"
 #include "core/objset.h"
@@ -43,8 +44,11 @@ static struct pool *
 create_pool(int ndevs, uint64_t size)
 {
     const char *paths[4] = { devpath[0], devpath[1], devpath[2], devpath[3] };
-    struct pool_opts o = { .create_files = true, .create_size = size, .txg_timeout_ms = 60000,
-                           .arc_max_bytes = 8u << 20, .journal_checkpoint_bytes = 64 * 1024 };
+    struct pool_opts o = { .create_files = true,
+                           .create_size = size,
+                           .txg_timeout_ms = 60000,
+                           .arc_max_bytes = 8u << 20,
+                           .journal_checkpoint_bytes = 64 * 1024 };
     struct pool *p = NULL;
     struct err_msg em = { 0 };
     int rc = pool_create("tank", paths, (size_t)ndevs, &o, &p, &em);
@@ -57,7 +61,8 @@ import_pool(int ndevs, uint64_t rewind)
 {
     const char *paths[4] = { devpath[0], devpath[1], devpath[2], devpath[3] };
     struct pool_import_opts o = { .rewind_txg = rewind,
-                                  .tuning = { .txg_timeout_ms = 60000, .arc_max_bytes = 8u << 20,
+                                  .tuning = { .txg_timeout_ms = 60000,
+                                              .arc_max_bytes = 8u << 20,
                                               .journal_checkpoint_bytes = 64 * 1024 } };
     struct pool *p = NULL;
     struct err_msg em = { 0 };
@@ -71,8 +76,11 @@ make_obj(struct pool *p, uint32_t bs, uint8_t ck, uint8_t comp)
 {
     struct tx tx;
     cr_assert_eq(tx_assign(p, 0, &tx), 0);
-    struct obj_create_opts o = { .type = OT_PLAIN, .blocksize = bs, .checksum = ck,
-                                 .compress = comp, .compress_level = comp == COMPRESS_ZSTD ? 3 : 0 };
+    struct obj_create_opts o = { .type = OT_PLAIN,
+                                 .blocksize = bs,
+                                 .checksum = ck,
+                                 .compress = comp,
+                                 .compress_level = comp == COMPRESS_ZSTD ? 3 : 0 };
     uint64_t obj;
     cr_assert_eq(obj_create(pool_root_objset(p), &tx, &o, &obj), 0);
     tx_commit(&tx);
@@ -223,8 +231,8 @@ run_oracle(uint64_t seed)
                 len = OBJ_MAX - off;
             fill_pattern(buf, len, rnd(&s), (int)(rnd(&s) % 3));
             if (trace)
-                fprintf(stderr, "%d: write obj %d (bs %u) off %llu len %zu\n", step,
-                        (int)(o - m), o->bs, (unsigned long long)off, len);
+                fprintf(stderr, "%d: write obj %d (bs %u) off %llu len %zu\n", step, (int)(o - m),
+                        o->bs, (unsigned long long)off, len);
             write_obj(p, o->id, off, buf, len);
             memcpy(o->data + off, buf, len);
             if (off + len > o->size)
@@ -232,8 +240,8 @@ run_oracle(uint64_t seed)
         } else if (op < 70) {
             uint64_t off = rnd(&s) % OBJ_MAX, len = rnd(&s) % 200000;
             if (trace)
-                fprintf(stderr, "%d: punch obj %d (bs %u) off %llu len %llu\n", step,
-                        (int)(o - m), o->bs, (unsigned long long)off, (unsigned long long)len);
+                fprintf(stderr, "%d: punch obj %d (bs %u) off %llu len %llu\n", step, (int)(o - m),
+                        o->bs, (unsigned long long)off, (unsigned long long)len);
             struct tx tx;
             cr_assert_eq(tx_assign(p, 0, &tx), 0);
             cr_assert_eq(obj_punch(pool_root_objset(p), &tx, o->id, off, len), 0);
