@@ -4,10 +4,11 @@
  * verifies checksums, allocation exactness and birth order (core/verify.h), prints each
  * violation and a one-line summary; exits 1 on any violation, 2 when the pool cannot be read.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <getopt.h>
 
 #include "common/log.h"
 #include "core/verify.h"

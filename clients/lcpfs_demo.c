@@ -6,12 +6,13 @@
  * exports the pool.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+
+#include <getopt.h>
 
 #include "common/log.h"
 #include "core/objset.h"
@@ -149,8 +150,8 @@ main(int argc, char **argv)
            (unsigned long long)txg);
     printf("read it back and compared: %.2f s; stored in %.1f MiB (lz4, xxh3)\n", t2 - t1,
            (double)info.used_bytes / 1048576.0);
-    printf("pool 'tank': %u object(s), size %.1f GiB, allocated %.1f MiB, free %.1f GiB\n",
-           old + 1, (double)ps.size / 1073741824.0, (double)ps.allocated / 1048576.0,
+    printf("pool 'tank': %u object(s), size %.1f GiB, allocated %.1f MiB, free %.1f GiB\n", old + 1,
+           (double)ps.size / 1073741824.0, (double)ps.allocated / 1048576.0,
            (double)ps.free / 1073741824.0);
     free(buf);
     free(want);

@@ -35,9 +35,9 @@ struct vctx {
     struct range_tree *reach[POOL_MAX_TOP_VDEVS];
 };
 
-static void
-report(struct vctx *v, uint64_t *counter, const struct where *w, const struct blkptr *bp,
-       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void report(struct vctx *v, uint64_t *counter, const struct where *w,
+                   const struct blkptr *bp, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 static void
 report(struct vctx *v, uint64_t *counter, const struct where *w, const struct blkptr *bp,
@@ -95,8 +95,8 @@ claim_dva(struct vctx *v, const struct where *w, const struct blkptr *bp, const 
  * Returns false when no copy could be read and verified.
  */
 static bool
-verify_block(struct vctx *v, const struct blkptr *bp, uint64_t parent_birth,
-             const struct where *w, uint8_t **out)
+verify_block(struct vctx *v, const struct blkptr *bp, uint64_t parent_birth, const struct where *w,
+             uint8_t **out)
 {
     if (out != NULL)
         *out = NULL;
@@ -236,8 +236,12 @@ static void
 walk_object(struct vctx *v, uint64_t ds_obj, uint64_t obj, const struct dnode_phys *dp,
             uint64_t parent_birth, bool is_meta)
 {
-    struct obj_walk ow = { .v = v, .ds_obj = ds_obj, .obj = obj, .dp = dp,
-                           .shift = dp->a.indblkshift - 7u, .is_meta = is_meta,
+    struct obj_walk ow = { .v = v,
+                           .ds_obj = ds_obj,
+                           .obj = obj,
+                           .dp = dp,
+                           .shift = dp->a.indblkshift - 7u,
+                           .is_meta = is_meta,
                            .is_mos = ds_obj == 0 };
     v->r->objects++;
     for (unsigned i = 0; i < dp->a.nblkptr; i++)
@@ -364,8 +368,8 @@ compare_allocation(struct vctx *v)
         struct cmp_ctx c = { v, a, vd };
         range_tree_walk(v->reach[vd], check_reachable_allocated, &c);
         /* Allocated but unreachable: allocated - (reachable ∩ allocated). */
-        uint64_t reach_alloc = range_tree_space(v->reach[vd]) -
-                               (v->r->free_but_reachable_bytes - before_free);
+        uint64_t reach_alloc =
+            range_tree_space(v->reach[vd]) - (v->r->free_but_reachable_bytes - before_free);
         uint64_t leaked = range_tree_space(a) - reach_alloc;
         if (v->r->free_but_reachable_bytes != before_free)
             report(v, &v->r->structure_errors, NULL, NULL,

@@ -32,10 +32,10 @@ struct verify_report {
     uint64_t objsets, objects; /* visited */
     uint64_t blocks;           /* reachable non-hole blocks (all levels) */
     uint64_t embedded, holes;
-    uint64_t lsize_bytes;      /* logical bytes of reachable blocks */
-    uint64_t asize_bytes;      /* allocated bytes of reachable blocks (all copies) */
-    uint64_t allocated_bytes;  /* allocated bytes according to the space maps */
-    uint64_t errors;           /* total violations; 0 = clean */
+    uint64_t lsize_bytes;     /* logical bytes of reachable blocks */
+    uint64_t asize_bytes;     /* allocated bytes of reachable blocks (all copies) */
+    uint64_t allocated_bytes; /* allocated bytes according to the space maps */
+    uint64_t errors;          /* total violations; 0 = clean */
     uint64_t cksum_errors, io_errors, structure_errors, birth_errors, fill_errors;
     uint64_t leaked_bytes, overlap_bytes, free_but_reachable_bytes;
 };

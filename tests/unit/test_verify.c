@@ -4,12 +4,13 @@
  * checkpoint); a flipped bit is reported naming the object and block; a torn newest uberblock
  * is rewound past and the older txg verifies clean.
  */
-#include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <criterion/criterion.h>
 
 #include "core/label.h"
 #include "core/objset.h"
@@ -66,8 +67,10 @@ static uint64_t
 build_pool(uint64_t *txgs, int ntxgs)
 {
     const char *paths[1] = { dev };
-    struct pool_opts o = { .create_files = true, .create_size = 128u << 20,
-                           .txg_timeout_ms = 60000, .journal_checkpoint_bytes = 4096 };
+    struct pool_opts o = { .create_files = true,
+                           .create_size = 128u << 20,
+                           .txg_timeout_ms = 60000,
+                           .journal_checkpoint_bytes = 4096 };
     struct pool *p;
     struct err_msg em = { 0 };
     cr_assert_eq(pool_create("tank", paths, 1, &o, &p, &em), 0, "%s", em.text);
@@ -77,7 +80,8 @@ build_pool(uint64_t *txgs, int ntxgs)
     for (int i = 0; i < 4; i++) {
         struct tx tx;
         cr_assert_eq(tx_assign(p, 0, &tx), 0);
-        struct obj_create_opts co = { .type = OT_PLAIN, .blocksize = 4096u << i,
+        struct obj_create_opts co = { .type = OT_PLAIN,
+                                      .blocksize = 4096u << i,
                                       .compress = i % 2 ? COMPRESS_LZ4 : COMPRESS_OFF };
         cr_assert_eq(obj_create(os, &tx, &co, &objs[i]), 0);
         tx_commit(&tx);
