@@ -14,6 +14,8 @@
 #   DIR    directory on the file system under test (default: a new mktemp -d under /var/tmp;
 #          a DIR you give is kept, only the files the runs create are removed)
 #   BUILD  build directory (default build-release in the repository root; built if missing)
+#   REPS   rounds (default 3); each round runs the baseline and every configuration once, and the
+#          table shows the median and the min-max range over the rounds
 #   CKSUMS / COMPS  space-separated lists to override the matrix (default "xxh3 sha256" and
 #          "off lz4 zstd")
 set -euo pipefail
@@ -24,6 +26,7 @@ BLOCK=${BLOCK:-128}
 DATA=${DATA:-mixed}
 BUILD=${BUILD:-$ROOT/build-release}
 CKSUMS=${CKSUMS:-xxh3 sha256}
+REPS=${REPS:-3}
 COMPS=${COMPS:-off lz4 zstd}
 
 BIN=$BUILD/bin/lcpfs-bench-engine
@@ -53,34 +56,53 @@ echo "# SIZE=${SIZE} MiB BLOCK=${BLOCK} KiB DATA=${DATA}; MB/s = 10^6 logical by
 common=(--dir "$DIR" --size "$SIZE" --block "$BLOCK" --data "$DATA")
 # value KEY LINE: the value of KEY=... in a result line.
 value() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
+# median / spread of the space-separated numbers in $1.
+median() {
+    tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g |
+        awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'
+}
+spread() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f", lo, hi }'; }
 
-line=$("$BIN" "${common[@]}" --baseline)
-echo "$line"
-base_w=$(value write_MBps "$line")
-base_r=$(value read_MBps "$line")
-
-results=()
+configs=(baseline)
 for ck in $CKSUMS; do
     for comp in $COMPS; do
-        line=$("$BIN" "${common[@]}" --checksum "$ck" --compress "$comp")
-        echo "$line"
-        results+=("$line")
+        configs+=("$ck+$comp")
     done
 done
 
+# Every round runs the baseline and then each configuration once, so slow drifts of the shared
+# machine hit all of them alike; the table reports medians over the rounds.
+declare -A W R A
+for ((round = 1; round <= REPS; round++)); do
+    for cfg in "${configs[@]}"; do
+        if [[ $cfg == baseline ]]; then
+            line=$("$BIN" "${common[@]}" --baseline)
+            A[$cfg]=$SIZE
+        else
+            line=$("$BIN" "${common[@]}" --checksum "${cfg%+*}" --compress "${cfg#*+}")
+            A[$cfg]=$(value alloc_MiB "$line")
+        fi
+        echo "round=$round $line"
+        W[$cfg]+=" $(value write_MBps "$line")"
+        R[$cfg]+=" $(value read_MBps "$line")"
+    done
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+base_w=$(median "${W[baseline]}")
+base_r=$(median "${R[baseline]}")
 echo
-printf '| %-16s | %9s | %9s | %11s | %11s | %9s |\n' config "write MB/s" "read MB/s" \
-    "write ratio" "read ratio" "alloc MiB"
-printf '|%s|%s|%s|%s|%s|%s|\n' ------------------ ----------: ----------: -------------: \
-    -------------: ----------:
-printf '| %-16s | %9.1f | %9.1f | %11s | %11s | %9s |\n' "pwrite/pread" "$base_w" "$base_r" \
-    1.00 1.00 "$SIZE"
-for line in "${results[@]}"; do
-    w=$(value write_MBps "$line")
-    r=$(value read_MBps "$line")
-    printf '| %-16s | %9.1f | %9.1f | %11.2f | %11.2f | %9.1f |\n' \
-        "$(value cksum "$line")+$(value comp "$line")" "$w" "$r" \
-        "$(awk -v a="$w" -v b="$base_w" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
-        "$(awk -v a="$r" -v b="$base_r" 'BEGIN { print (b > 0 ? a / b : 0) }')" \
-        "$(value alloc_MiB "$line")"
+echo "Medians of $REPS round(s); ratios are engine / (pwrite or pread) in the same run."
+printf '| %-13s | %10s | %10s | %11s | %10s | %9s | %13s | %13s |\n' config "write MB/s" \
+    "read MB/s" "write ratio" "read ratio" "alloc MiB" "write range" "read range"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' --------------- -----------: -----------: ------------: \
+    -----------: ----------: --------------: --------------:
+for cfg in "${configs[@]}"; do
+    w=$(median "${W[$cfg]}")
+    r=$(median "${R[$cfg]}")
+    name=$cfg
+    [[ $cfg == baseline ]] && name="pwrite/pread"
+    printf '| %-13s | %10.1f | %10.1f | %11s | %10s | %9.1f | %13s | %13s |\n' "$name" "$w" "$r" \
+        "$(ratio "$w" "$base_w")" "$(ratio "$r" "$base_r")" "${A[$cfg]}" \
+        "$(spread "${W[$cfg]}")" "$(spread "${R[$cfg]}")"
 done

@@ -32,6 +32,7 @@
 #include "common/assert.h"
 #include "common/err.h"
 #include "core/pool_impl.h"
+#include "core/taskq.h"
 
 struct ind_block {
     uint8_t *data;       /* encoded BP array, 1 << indblkshift bytes */
@@ -353,6 +354,31 @@ replace_bp(struct sync_ctx *sc, int level, uint64_t index, const struct blkptr *
     return set_bp(sc, level, index, newbp);
 }
 
+/* One data block of the parallel write phase (step 3). */
+struct data_job {
+    struct sync_ctx *sc;
+    const struct zio_props *zp;
+    uint64_t blkid;
+    const uint8_t *data;
+    struct blkptr oldbp, newbp;
+    bool reused;
+    int rc;
+};
+
+static void
+write_one(void *arg, size_t i)
+{
+    struct data_job *j = &((struct data_job *)arg)[i];
+    struct sync_ctx *sc = j->sc;
+    j->rc = zio_write(sc->p, sc->txg, j->data, sc->work.a.datablksz, j->zp, &j->oldbp, &j->newbp,
+                      &j->reused);
+}
+
+/*
+ * Step 3: the tree is read sequentially to find each block's old BP, the blocks are compressed,
+ * checksummed, allocated and written in parallel on the pool's taskq, then their BPs are set
+ * sequentially (the indirect cache is single-threaded).
+ */
 static int
 write_data_blocks(struct sync_ctx *sc, struct dnode_txg *slot)
 {
@@ -361,20 +387,33 @@ write_data_blocks(struct sync_ctx *sc, struct dnode_txg *slot)
     int rc = sorted_keys(&slot->blocks, &keys, &n);
     if (rc != 0)
         return rc;
+    struct data_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
+    if (jobs == NULL) {
+        free(keys);
+        return -ENOMEM;
+    }
     struct zio_props zp = props_for(sc, 0);
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct dirty_block *db = u64map_get(&slot->blocks, keys[i]);
-        struct blkptr oldbp, newbp;
-        bool reused;
-        rc = get_bp(sc, 0, keys[i], &oldbp);
-        if (rc == 0)
-            rc = zio_write(sc->p, sc->txg, db->data, sc->work.a.datablksz, &zp, &oldbp, &newbp,
-                           &reused);
-        if (rc == 0)
-            rc = replace_bp(sc, 0, keys[i], &oldbp, &newbp, reused);
+        jobs[i] = (struct data_job){ .sc = sc, .zp = &zp, .blkid = keys[i], .data = db->data };
+        rc = get_bp(sc, 0, keys[i], &jobs[i].oldbp);
+    }
+    if (rc == 0)
+        taskq_run(sc->p->taskq, n, write_one, jobs);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = jobs[i].rc;
+    for (size_t i = 0; i < n; i++) {
+        if (rc != 0) {
+            /* Undo the allocations of the blocks that were written: the commit is failing. */
+            if (jobs[i].rc == 0 && !jobs[i].reused)
+                zio_free(sc->p, sc->txg, &jobs[i].newbp);
+            continue;
+        }
+        rc = replace_bp(sc, 0, keys[i], &jobs[i].oldbp, &jobs[i].newbp, jobs[i].reused);
         if (rc == 0 && keys[i] + 1 > sc->work.nblocks)
             sc->work.nblocks = keys[i] + 1;
     }
+    free(jobs);
     free(keys);
     return rc;
 }

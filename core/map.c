@@ -30,7 +30,16 @@
  * parent's separator. A root interior node left with one child is collapsed; a root leaf left
  * empty is freed (empty tree: root 0, height 0). Because C >= 3 * (largest leaf entry), each
  * half of a split or redistribution holds >= (C - largest entry) / 2 >= C/4 and <= C.
- * Memory per operation is O(height * node size).
+ * Memory per operation is O(height * node size) (map_check also keeps one u64 per node).
+ * Four maximal entries (4 * 1042 bytes) cannot fit the 4 KiB minimum node; three always do,
+ * which is what the split bounds above need.
+ *
+ * Store contract: map_open does not know the node size before reading the header, so it reads
+ * block 0 into a MAP_NODE_SIZE_MAX-byte buffer pre-filled with a sentinel; the store writes its
+ * own block size there. The header's zero end marker (below) must then sit exactly at the
+ * header's node size and the sentinel must survive after it, or map_open fails with -ECORRUPT:
+ * the store's block size must equal the map's node size. map_open returns -EVERSION for a
+ * header with the right magic and an unknown version.
  *
  * Invariants (map_check verifies 1-6; tests refer to them by number)
  *  1. Keys are strictly ascending within a node; every key of child i's subtree lies in
@@ -47,7 +56,7 @@
  * [4 KiB, 128 KiB]; every node, including the header, is exactly S bytes.
  *
  * Header node (block 0):
- *   0     u64  magic MAP_MAGIC
+ *   0     u64  magic MAP_MAGIC 0x4c4350464d415031 (bytes "1PAMFPCL")
  *   8     u32  version (1)
  *   12    u32  node size S in bytes
  *   16    u64  root node number (0 = empty tree)
@@ -65,12 +74,12 @@
  * released and never recycled (the object keeps a hole there and `next` keeps growing).
  *
  * Tree node (block >= 1):
- *   0     u32  magic MAP_NODE_MAGIC
+ *   0     u32  magic MAP_NODE_MAGIC 0x4e50414d (bytes "MAPN")
  *   4     u16  level (0 = leaf)
  *   6     u16  number of entries n
  *   8     u32  bytes used U (16 + sum of entry sizes; <= S)
  *   12    u32  reserved, 0
- *   16    entries, packed and sorted by key; bytes U..S are 0
+ *   16    entries, packed, keys strictly ascending ((a, b) unsigned, a first); bytes U..S are 0
  * Leaf entry (18 + len bytes):
  *   0  u64 key a;  8  u64 key b;  16  u16 value length len (<= 1024);  18  len value bytes
  * Interior entry (24 bytes):
@@ -677,16 +686,16 @@ path_descend(struct map *m, struct mnode *path, struct mkey k)
     return 0;
 }
 
-static int
-op_begin(struct map *m, struct mop **out)
+/* Returns a new working set for one operation on m (free with op_end), or NULL. */
+static struct mop *
+op_begin(struct map *m)
 {
     struct mop *op = calloc(1, sizeof(*op));
-    if (op == NULL)
-        return ERR(-ENOMEM);
-    op->m = m;
-    op->saved = m->h;
-    *out = op;
-    return 0;
+    if (op != NULL) {
+        op->m = m;
+        op->saved = m->h;
+    }
+    return op;
 }
 
 /* Ends op; on failure before commit restores the header scalars (invariant 7). */
@@ -795,7 +804,7 @@ op_split_up(struct mop *op, uint32_t d)
     struct map *m = op->m;
     uint8_t ent[INT_ENT_SIZE];
     for (;;) {
-        struct mnode *nd = &op->path[d], *r;
+        struct mnode *nd = &op->path[d], *r = NULL;
         if (nd->used <= m->node_size)
             return 0;
         int rc = op_new_node(op, nd->level, &r);
@@ -807,7 +816,7 @@ op_split_up(struct mop *op, uint32_t d)
         if (d == 0) {
             if (m->h.height >= MAP_HEIGHT_MAX)
                 return ERR(-EOVERFLOW);
-            struct mnode *root;
+            struct mnode *root = NULL;
             rc = op_new_node(op, nd->level + 1, &root);
             if (rc != 0)
                 return rc;
@@ -835,7 +844,7 @@ op_merge_up(struct mop *op, uint32_t d)
 {
     struct map *m = op->m;
     for (; d > 0; d--) {
-        struct mnode *nd = &op->path[d], *p = &op->path[d - 1], *sib;
+        struct mnode *nd = &op->path[d], *p = &op->path[d - 1], *sib = NULL;
         if (node_payload(nd) >= node_min_fill(m))
             return 0;
         if (p->n < 2)
@@ -928,15 +937,15 @@ map_insert(struct map *m, uint64_t a, uint64_t b, const void *val, size_t len, b
         return m->err;
     if (len > MAP_VALUE_MAX || (len > 0 && val == NULL))
         return ERR(-EINVAL);
-    struct mop *op;
-    int rc = op_begin(m, &op);
-    if (rc != 0)
-        return rc;
+    struct mop *op = op_begin(m);
+    if (op == NULL)
+        return ERR(-ENOMEM);
+    int rc;
     struct mkey k = { a, b };
     uint8_t ent[LEAF_ENT_MAX];
     uint32_t elen = leaf_entry_encode(ent, k, val, len);
     if (m->h.root == 0) {
-        struct mnode *nd;
+        struct mnode *nd = NULL;
         rc = op_new_node(op, 0, &nd);
         if (rc != 0)
             goto out;
@@ -980,10 +989,10 @@ map_remove(struct map *m, uint64_t a, uint64_t b)
         return m->err;
     if (m->h.root == 0)
         return ERR(-ENOENT);
-    struct mop *op;
-    int rc = op_begin(m, &op);
-    if (rc != 0)
-        return rc;
+    struct mop *op = op_begin(m);
+    if (op == NULL)
+        return ERR(-ENOMEM);
+    int rc;
     struct mkey k = { a, b };
     rc = path_descend(m, op->path, k);
     op->npath = m->h.height;

@@ -20,6 +20,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "core/pool_impl.h"
+#include "core/taskq.h"
 #include "core/vdev_backend.h"
 
 uint64_t
@@ -66,9 +67,10 @@ pool_alloc(const struct pool_opts *opts)
         p->opts.journal_checkpoint_bytes = MiB(8);
     p->alloc = alloc_new();
     p->arc = arc_new(p->opts.arc_max_bytes);
+    p->taskq = taskq_new(0);
     pthread_rwlock_init(&p->tree_lock, NULL);
     pthread_mutex_init(&p->err_lock, NULL);
-    if (p->alloc == NULL || p->arc == NULL) {
+    if (p->alloc == NULL || p->arc == NULL || p->taskq == NULL) {
         pool_free_all(p);
         return NULL;
     }
@@ -87,6 +89,7 @@ pool_free_all(struct pool *p)
             vdev_backend_close(p->vdevs[i]->dev);
         free(p->vdevs[i]);
     }
+    taskq_free(p->taskq);
     alloc_free(p->alloc);
     arc_free(p->arc);
     pthread_rwlock_destroy(&p->tree_lock);

@@ -213,6 +213,7 @@ struct pool {
 
     struct alloc *alloc;
     struct arc *arc;
+    struct taskq *taskq; /* sync-thread workers: compress, checksum, allocate, write */
     pthread_rwlock_t tree_lock;
 
     struct objset *mos;

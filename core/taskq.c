@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * taskq: workers claim indices of the current batch with an atomic counter; the caller waits
+ * until every index has run and every worker that joined the batch has left it.
+ * Invariant: between batches no worker touches fn, arg or the index counter (active == 0).
+ */
+#include "core/taskq.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "common/assert.h"
+
+struct taskq {
+    pthread_mutex_t lock;
+    pthread_cond_t work_cv, done_cv;
+    pthread_t *threads;
+    unsigned nthreads;
+    /* current batch, under lock */
+    uint64_t generation;
+    taskq_fn fn;
+    void *arg;
+    size_t n;
+    atomic_size_t next;
+    size_t finished;
+    unsigned active; /* workers inside the current batch */
+    bool stopping;
+};
+
+static void
+drain(struct taskq *tq, taskq_fn fn, void *arg, size_t n)
+{
+    size_t done = 0;
+    for (;;) {
+        size_t i = atomic_fetch_add(&tq->next, 1);
+        if (i >= n)
+            break;
+        fn(arg, i);
+        done++;
+    }
+    pthread_mutex_lock(&tq->lock);
+    tq->finished += done;
+    pthread_cond_broadcast(&tq->done_cv);
+    pthread_mutex_unlock(&tq->lock);
+}
+
+static void *
+worker(void *p)
+{
+    struct taskq *tq = p;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&tq->lock);
+    for (;;) {
+        while (!tq->stopping && tq->generation == seen)
+            pthread_cond_wait(&tq->work_cv, &tq->lock);
+        if (tq->stopping)
+            break;
+        seen = tq->generation;
+        taskq_fn fn = tq->fn;
+        void *arg = tq->arg;
+        size_t n = tq->n;
+        tq->active++;
+        pthread_mutex_unlock(&tq->lock);
+        drain(tq, fn, arg, n);
+        pthread_mutex_lock(&tq->lock);
+        tq->active--;
+        pthread_cond_broadcast(&tq->done_cv);
+    }
+    pthread_mutex_unlock(&tq->lock);
+    return NULL;
+}
+
+struct taskq *
+taskq_new(unsigned nthreads)
+{
+    if (nthreads == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        nthreads = cpus > 1 ? (unsigned)(cpus - 1) : 1;
+    }
+    struct taskq *tq = calloc(1, sizeof(*tq));
+    if (tq == NULL)
+        return NULL;
+    tq->threads = calloc(nthreads, sizeof(pthread_t));
+    if (tq->threads == NULL) {
+        free(tq);
+        return NULL;
+    }
+    pthread_mutex_init(&tq->lock, NULL);
+    pthread_cond_init(&tq->work_cv, NULL);
+    pthread_cond_init(&tq->done_cv, NULL);
+    for (unsigned i = 0; i < nthreads; i++) {
+        if (pthread_create(&tq->threads[i], NULL, worker, tq) != 0)
+            break;
+        tq->nthreads++;
+    }
+    return tq;
+}
+
+void
+taskq_free(struct taskq *tq)
+{
+    if (tq == NULL)
+        return;
+    pthread_mutex_lock(&tq->lock);
+    tq->stopping = true;
+    pthread_cond_broadcast(&tq->work_cv);
+    pthread_mutex_unlock(&tq->lock);
+    for (unsigned i = 0; i < tq->nthreads; i++)
+        pthread_join(tq->threads[i], NULL);
+    pthread_mutex_destroy(&tq->lock);
+    pthread_cond_destroy(&tq->work_cv);
+    pthread_cond_destroy(&tq->done_cv);
+    free(tq->threads);
+    free(tq);
+}
+
+void
+taskq_run(struct taskq *tq, size_t n, taskq_fn fn, void *arg)
+{
+    if (n == 0)
+        return;
+    if (n == 1 || tq == NULL || tq->nthreads == 0) {
+        for (size_t i = 0; i < n; i++)
+            fn(arg, i);
+        return;
+    }
+    pthread_mutex_lock(&tq->lock);
+    tq->fn = fn;
+    tq->arg = arg;
+    tq->n = n;
+    tq->finished = 0;
+    atomic_store(&tq->next, 0);
+    tq->generation++;
+    pthread_cond_broadcast(&tq->work_cv);
+    pthread_mutex_unlock(&tq->lock);
+    drain(tq, fn, arg, n);
+    pthread_mutex_lock(&tq->lock);
+    while (tq->finished < n || tq->active > 0)
+        pthread_cond_wait(&tq->done_cv, &tq->lock);
+    pthread_mutex_unlock(&tq->lock);
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * taskq: a fixed pool of worker threads running "parallel for" batches.
+ *
+ * The sync thread uses it to compress, checksum, allocate and write a txg's data blocks on every
+ * core (data-path principle: heavy work at txg sync, spread over the cores). A batch is
+ * taskq_run(): fn(arg, i) for i in [0, n), returning when all have finished; the calling thread
+ * works too. One batch at a time per taskq (the sync thread is its only user).
+ */
+#ifndef LCPFS_CORE_TASKQ_H
+#define LCPFS_CORE_TASKQ_H
+
+#include <stddef.h>
+
+struct taskq;
+
+typedef void (*taskq_fn)(void *arg, size_t i);
+
+/* Starts nthreads workers (0 = one per online CPU, minus the caller). NULL on failure. */
+struct taskq *taskq_new(unsigned nthreads);
+void taskq_free(struct taskq *tq); /* NULL ok; joins the workers */
+/* Runs fn(arg, i) for every i < n across the workers and the caller; waits for all. */
+void taskq_run(struct taskq *tq, size_t n, taskq_fn fn, void *arg);
+
+#endif
