@@ -23,6 +23,9 @@
  *   pool_import, so the reads start with a cold ARC and a cold page cache; read everything back
  *   with obj_read in block-size reads (timed).
  *
+ *   Profiling. The write and read phases' CLOCK_MONOTONIC bounds go to stderr, to slice a
+ *   `perf record -k CLOCK_MONOTONIC` profile with `perf report --time`.
+ *
  *   Verification. Every block read (baseline and engine) is compared with the generator; only
  *   the read calls themselves are timed, not the comparison.
  *
@@ -354,7 +357,7 @@ run_engine(const struct bench_cfg *cfg, struct gen *g)
         fprintf(stderr, "engine: pool_sync: %s\n", err_str(rc));
         goto out;
     }
-    double wsec = now_sec() - t0;
+    double t1 = now_sec(), wsec = t1 - t0;
     struct pool_stats st;
     pool_get_stats(p, &st);
     struct obj_info oi;
@@ -377,7 +380,7 @@ run_engine(const struct bench_cfg *cfg, struct gen *g)
         goto out;
     os = pool_root_objset(p);
 
-    double rsec = 0;
+    double rsec = 0, t2 = now_sec();
     for (uint64_t i = 0; i < nblocks; i++) {
         double r0 = now_sec();
         rc = obj_read(os, obj, i * cfg->block, cfg->block, buf);
@@ -400,6 +403,10 @@ run_engine(const struct bench_cfg *cfg, struct gen *g)
            mbps(cfg->size, rsec), (double)st.allocated / (1 << 20),
            (double)oi.used_bytes / (1 << 20));
     fflush(stdout);
+    fprintf(stderr,
+            "engine: phases in CLOCK_MONOTONIC seconds (perf record -k CLOCK_MONOTONIC; "
+            "perf report --time A,B): write %.6f,%.6f read %.6f,%.6f\n",
+            t0, t1, t2, now_sec());
     ret = 0;
 out:
     if (p != NULL)

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A map stored in a real object: survives commits, export and import; matches a model under
+ * random inserts and removes spread over many txgs; refuses writes outside a transaction.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "core/objmap.h"
+#include "core/pool.h"
+#include "core/verify.h"
+
+static char dir[64], dev[128];
+
+static void
+setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/lcpfs-objmap-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(dev, sizeof(dev), "%s/dev0", dir);
+}
+
+static void
+teardown(void)
+{
+    unlink(dev);
+    rmdir(dir);
+}
+
+TestSuite(objmap, .init = setup, .fini = teardown, .timeout = 120);
+
+#define NKEYS 3000
+
+static uint64_t
+rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static struct pool *
+reimport(struct pool *p)
+{
+    const char *paths[1] = { dev };
+    struct err_msg em = { 0 };
+    if (p != NULL)
+        cr_assert_eq(pool_export(p), 0);
+    struct pool_import_opts io = { .tuning = { .txg_timeout_ms = 60000 } };
+    cr_assert_eq(pool_import(paths, 1, &io, &p, &em), 0, "%s", em.text);
+    return p;
+}
+
+Test(objmap, matches_model_across_txgs_and_reimport)
+{
+    const char *paths[1] = { dev };
+    struct pool_opts po = { .create_files = true,
+                            .create_size = 128u << 20,
+                            .txg_timeout_ms = 60000 };
+    struct pool *p;
+    struct err_msg em = { 0 };
+    cr_assert_eq(pool_create("tank", paths, 1, &po, &p, &em), 0, "%s", em.text);
+    struct tx tx;
+    uint64_t obj;
+    cr_assert_eq(tx_assign(p, 0, &tx), 0);
+    cr_assert_eq(objmap_create(pool_root_objset(p), &tx, 4096, &obj), 0);
+    tx_commit(&tx);
+
+    /* model: value length per key, -1 = absent; value bytes derived from (key, length). */
+    static int model[NKEYS];
+    for (int i = 0; i < NKEYS; i++)
+        model[i] = -1;
+    uint64_t s = 77;
+    struct objmap *om;
+    cr_assert_eq(objmap_open(pool_root_objset(p), obj, &om), 0);
+    uint8_t val[MAP_VALUE_MAX], got[MAP_VALUE_MAX];
+    for (int round = 0; round < 30; round++) {
+        cr_assert_eq(tx_assign(p, 0, &tx), 0);
+        objmap_begin(om, &tx);
+        for (int op = 0; op < 200; op++) {
+            int k = (int)(rnd(&s) % NKEYS);
+            if (rnd(&s) % 3 != 0) {
+                int len = (int)(rnd(&s) % 300);
+                for (int b = 0; b < len; b++)
+                    val[b] = (uint8_t)(k * 7 + b + len);
+                cr_assert_eq(map_insert(objmap_map(om), (uint64_t)k, 1, val, (size_t)len, true), 0);
+                model[k] = len;
+            } else {
+                int rc = map_remove(objmap_map(om), (uint64_t)k, 1);
+                cr_assert_eq(rc, model[k] < 0 ? -ENOENT : 0);
+                model[k] = -1;
+            }
+        }
+        objmap_end(om);
+        tx_commit(&tx);
+        if (round % 7 == 6) {
+            objmap_close(om);
+            p = reimport(p);
+            cr_assert_eq(objmap_open(pool_root_objset(p), obj, &om), 0);
+        } else if (round % 3 == 0) {
+            cr_assert_eq(pool_sync(p, NULL), 0);
+        }
+    }
+    cr_assert_eq(map_check(objmap_map(om)), 0);
+    uint64_t count = 0;
+    for (int k = 0; k < NKEYS; k++) {
+        size_t len;
+        int rc = map_lookup(objmap_map(om), (uint64_t)k, 1, got, sizeof(got), &len);
+        if (model[k] < 0) {
+            cr_assert_eq(rc, -ENOENT, "key %d should be absent", k);
+            continue;
+        }
+        count++;
+        cr_assert_eq(rc, 0, "key %d missing", k);
+        cr_assert_eq(len, (size_t)model[k]);
+        for (size_t b = 0; b < len; b++)
+            cr_assert_eq(got[b], (uint8_t)(k * 7 + (int)b + model[k]));
+    }
+    cr_assert_eq(map_count(objmap_map(om)), count);
+    /* Outside a transaction, changes are refused. */
+    cr_assert_eq(map_insert(objmap_map(om), 5, 5, "x", 1, true), -EROFS);
+    objmap_close(om);
+    cr_assert_eq(pool_export(p), 0);
+
+    struct verify_report r;
+    cr_assert_eq(verify_pool(paths, 1, NULL, &r, NULL, NULL, &em), 0);
+    cr_assert_eq(r.errors, 0);
+}
