@@ -715,6 +715,25 @@ stress_collect(struct stress *st, pid_t pid, int fd, enum round_mode mode, uint6
     return status;
 }
 
+/* For triage: prints this round's ops on object id that touch byte `at`, applied or not. */
+static void
+stress_explain(const struct stress *st, uint64_t id, uint64_t at, uint64_t imported)
+{
+    static const char *const names[] = { "?",     "ready",    "create",  "write",
+                                         "punch", "truncate", "destroy", "props" };
+    for (size_t i = 0; i < st->nrecs; i++) {
+        const struct rec *r = &st->recs[i];
+        bool covers = r->type == REC_CREATE || r->type == REC_DESTROY || r->type == REC_TRUNCATE ||
+                      (at >= r->off && at - r->off < r->len && r->type != REC_PROPS);
+        if (r->obj != id || !covers)
+            continue;
+        printf("  op %llu txg %llu%s: %s off %llu len %llu seed %#llx\n",
+               (unsigned long long)r->opno, (unsigned long long)r->txg,
+               r->txg <= imported ? "" : " (not committed)", names[r->type],
+               (unsigned long long)r->off, (unsigned long long)r->len, (unsigned long long)r->seed);
+    }
+}
+
 /* Compares every model object, and the set of object ids, with the imported pool. */
 static void
 stress_compare(struct stress *st, struct objset *os)
