@@ -46,7 +46,8 @@ else
     DIR=$(mktemp -d /var/tmp/lcpfs-bench.XXXXXX)
     cleanup() { rm -rf "$DIR"; }
 fi
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 fs=$(df -PT "$DIR" | awk 'NR == 2 { print $2 " on " $1 }')
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) cores, DIR=$DIR ($fs)"
