@@ -294,8 +294,13 @@ free_range(struct sync_ctx *sc, int level, uint64_t index, uint64_t b0, uint64_t
         return 0;
     struct blkptr bp;
     int rc = get_bp(sc, level, index, &bp);
-    if (rc != 0 || bp_is_hole(&bp))
+    if (rc != 0)
         return rc;
+    /* A node may exist only in the cache (a top block grow_levels just made, whose pointer in
+     * the dnode is still a hole until step 4): the cache decides before the BP does. */
+    bool cached = level > 0 && u64map_get(&sc->cache, cache_key(level, index)) != NULL;
+    if (bp_is_hole(&bp) && !cached)
+        return 0;
     if (first >= b0 && last < b1) {
         rc = free_node(sc, level, index, &bp);
         if (rc != 0)
@@ -521,8 +526,17 @@ dnode_sync(struct dnode *dn, uint64_t txg, unsigned pass)
     sc.shift = sc.work.a.indblkshift - 7u;
     sc.indsz = 1u << sc.work.a.indblkshift;
 
-    if (slot->max_blkid_plus1 > 0)
-        rc = grow_levels(&sc, slot->max_blkid_plus1 - 1);
+    /* Grow for data only: a punch past the tree's reach has nothing to free. */
+    uint64_t max_dirty = 0, key;
+    bool any_dirty = false;
+    void *v;
+    for (size_t it = 0; u64map_next(&slot->blocks, &it, &key, &v);) {
+        any_dirty = true;
+        if (key > max_dirty)
+            max_dirty = key;
+    }
+    if (any_dirty)
+        rc = grow_levels(&sc, max_dirty);
     for (size_t i = 0; i < slot->freed.n && rc == 0; i++) {
         uint64_t b0 = slot->freed.r[i][0], b1 = slot->freed.r[i][1];
         for (unsigned t = 0; t < sc.work.a.nblkptr && rc == 0; t++)

@@ -20,6 +20,8 @@
 
 static char tmpdir[64];
 static char devpath[4][128];
+/* Commit interval: long by default; the concurrent oracle sets it to 1 ms. */
+static uint64_t txg_timeout = 60000;
 
 static void
 setup(void)
@@ -46,7 +48,7 @@ create_pool(int ndevs, uint64_t size)
     const char *paths[4] = { devpath[0], devpath[1], devpath[2], devpath[3] };
     struct pool_opts o = { .create_files = true,
                            .create_size = size,
-                           .txg_timeout_ms = 60000,
+                           .txg_timeout_ms = txg_timeout,
                            .arc_max_bytes = 8u << 20,
                            .journal_checkpoint_bytes = 64 * 1024 };
     struct pool *p = NULL;
@@ -61,7 +63,7 @@ import_pool(int ndevs, uint64_t rewind)
 {
     const char *paths[4] = { devpath[0], devpath[1], devpath[2], devpath[3] };
     struct pool_import_opts o = { .rewind_txg = rewind,
-                                  .tuning = { .txg_timeout_ms = 60000,
+                                  .tuning = { .txg_timeout_ms = txg_timeout,
                                               .arc_max_bytes = 8u << 20,
                                               .journal_checkpoint_bytes = 64 * 1024 } };
     struct pool *p = NULL;
@@ -132,7 +134,7 @@ Test(pool, writes_read_back_before_and_after_commit_and_reimport)
 /* ---- oracle ---------------------------------------------------------------------------------- */
 
 #define NOBJ    6
-#define OBJ_MAX (1u << 20)
+#define OBJ_MAX (2u << 20)
 
 struct model {
     uint64_t id;
@@ -261,6 +263,30 @@ run_oracle(uint64_t seed)
             if (size < o->size)
                 memset(o->data + size, 0, o->size - size);
             o->size = size;
+        } else if (op < 80) {
+            if (trace)
+                fprintf(stderr, "%d: props obj %d\n", step, (int)(o - m));
+            struct tx tx;
+            cr_assert_eq(tx_assign(p, 0, &tx), 0);
+            uint8_t comp = comps[rnd(&s) % 3];
+            cr_assert_eq(obj_set_props(pool_root_objset(p), &tx, o->id, cks[rnd(&s) % 4], comp,
+                                       comp == COMPRESS_ZSTD ? 5 : 0, (uint8_t)(1 + rnd(&s) % 3)),
+                         0);
+            tx_commit(&tx);
+        } else if (op < 82) {
+            /* destroy and recreate: the object number is likely reused */
+            if (trace)
+                fprintf(stderr, "%d: recreate obj %d\n", step, (int)(o - m));
+            struct tx tx;
+            cr_assert_eq(tx_assign(p, 0, &tx), 0);
+            cr_assert_eq(obj_destroy(pool_root_objset(p), &tx, o->id), 0);
+            tx_commit(&tx);
+            if (rnd(&s) % 2)
+                cr_assert_eq(pool_sync(p, NULL), 0);
+            o->bs = sizes[rnd(&s) % 4];
+            o->id = make_obj(p, o->bs, cks[rnd(&s) % 4], comps[rnd(&s) % 3]);
+            memset(o->data, 0, OBJ_MAX);
+            o->size = 0;
         } else if (op < 90) {
             if (trace)
                 fprintf(stderr, "%d: sync\n", step);
@@ -268,7 +294,12 @@ run_oracle(uint64_t seed)
         } else if (op < 93) {
             if (trace)
                 fprintf(stderr, "%d: export/import\n", step);
-            cr_assert_eq(pool_export(p), 0);
+            if (rnd(&s) % 2) {
+                cr_assert_eq(pool_export(p), 0);
+            } else { /* commit, then stop as a crash would: no export */
+                cr_assert_eq(pool_sync(p, NULL), 0);
+                pool_close(p);
+            }
             p = import_pool(2, 0);
         } else {
             check_model(p, m, seed, step);
@@ -281,6 +312,8 @@ run_oracle(uint64_t seed)
     p = import_pool(2, 0);
     check_model(p, m, seed, -2);
     pool_close(p);
+    for (int i = 0; i < 4; i++)
+        unlink(devpath[i]);
     for (int i = 0; i < NOBJ; i++)
         free(m[i].data);
     free(buf);
@@ -294,6 +327,13 @@ Test(pool, objects_match_flat_buffer_oracle_seed_1)
 Test(pool, objects_match_flat_buffer_oracle_seed_2)
 {
     run_oracle(0x9e3779b97f4a7c15ull);
+}
+
+Test(pool, objects_match_oracle_while_commits_run_concurrently)
+{
+    txg_timeout = 1; /* the sync thread commits continuously under the workload */
+    run_oracle(3);
+    run_oracle(4);
 }
 
 /* ---- faults ---------------------------------------------------------------------------------- */
