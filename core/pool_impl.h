@@ -239,7 +239,8 @@ struct pool {
     bool stopping;
     bool config_dirty;
     pthread_t sync_thread;
-    bool sync_thread_running;
+    bool sync_thread_running; /* under txg_lock: the thread still serves commits */
+    bool sync_thread_started; /* owner only: a thread exists that must be joined */
     pthread_mutex_t sync_lock;
 
     /* error log */

@@ -216,6 +216,7 @@ txg_start_sync_thread(struct pool *p)
         p->sync_thread_running = false;
         return -rc;
     }
+    p->sync_thread_started = true;
     return 0;
 }
 
@@ -223,12 +224,12 @@ void
 txg_stop_sync_thread(struct pool *p)
 {
     pthread_mutex_lock(&p->txg_lock);
-    bool started = p->sync_thread_running || p->stopping;
     p->stopping = true;
     pthread_cond_broadcast(&p->sync_cv);
     pthread_mutex_unlock(&p->txg_lock);
-    if (started)
+    if (p->sync_thread_started) /* joined even when it ended itself (suspended pool) */
         pthread_join(p->sync_thread, NULL);
+    p->sync_thread_started = false;
 }
 
 int

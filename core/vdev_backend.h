@@ -87,6 +87,13 @@ int vdev_fault_flip(struct vdev_backend *b, uint64_t off, uint64_t len, uint8_t 
  */
 void vdev_fault_set_volatile_cache(struct vdev_backend *b, bool on);
 void vdev_fault_power_cut(struct vdev_backend *b);
+/*
+ * Crash simulation: the n-th write from now (1 = the next) and every write and flush after it
+ * vanish silently, as if power failed just before that write; anything still in the volatile
+ * cache is lost at that moment. The pool above keeps running, unaware; close it and import the
+ * inner device to see what a machine would find after the crash. 0 disarms.
+ */
+void vdev_fault_crash_after_writes(struct vdev_backend *b, uint64_t n);
 /* Counters of operations seen by the wrapper. */
 struct vdev_fault_stats {
     uint64_t reads, writes, flushes, injected_read_errors, injected_write_errors;

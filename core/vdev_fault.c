@@ -59,7 +59,9 @@ struct fault_backend {
     bool fail_reads;
     bool fail_writes;
     bool volatile_cache;
-    struct u64map cache; /* sector number -> uint8_t[SECTOR_SIZE] (invariants 1, 2) */
+    uint64_t crash_countdown; /* the write that brings this to 0 is the first one lost */
+    bool crashed;             /* power is off: writes and flushes vanish */
+    struct u64map cache;      /* sector number -> uint8_t[SECTOR_SIZE] (invariants 1, 2) */
     struct vdev_fault_stats stats;
 };
 
@@ -242,6 +244,14 @@ fault_write(struct vdev_backend *b, uint64_t off, const void *buf, size_t len)
 
     VERIFY0(pthread_mutex_lock(&f->lock));
     f->stats.writes++;
+    if (f->crash_countdown != 0 && --f->crash_countdown == 0) {
+        f->crashed = true;
+        cache_drop(f); /* what the device cache held dies with the power */
+    }
+    if (f->crashed) {
+        VERIFY0(pthread_mutex_unlock(&f->lock));
+        return 0;
+    }
     if (fault_should_fail(f->fail_writes, &f->write_countdown)) {
         f->stats.injected_write_errors++;
         VERIFY0(pthread_mutex_unlock(&f->lock));
@@ -263,6 +273,10 @@ fault_flush(struct vdev_backend *b)
 
     VERIFY0(pthread_mutex_lock(&f->lock));
     f->stats.flushes++;
+    if (f->crashed) {
+        VERIFY0(pthread_mutex_unlock(&f->lock));
+        return 0;
+    }
     if (!f->volatile_cache) {
         VERIFY0(pthread_mutex_unlock(&f->lock));
         return vdev_backend_flush(f->inner);
@@ -421,5 +435,15 @@ vdev_fault_get_stats(struct vdev_backend *b, struct vdev_fault_stats *out)
 
     VERIFY0(pthread_mutex_lock(&f->lock));
     *out = f->stats;
+    VERIFY0(pthread_mutex_unlock(&f->lock));
+}
+
+void
+vdev_fault_crash_after_writes(struct vdev_backend *b, uint64_t n)
+{
+    struct fault_backend *f = fault_of(b);
+    VERIFY0(pthread_mutex_lock(&f->lock));
+    f->crash_countdown = n;
+    f->crashed = false;
     VERIFY0(pthread_mutex_unlock(&f->lock));
 }
