@@ -16,25 +16,9 @@
 #include "core/objset.h"
 #include "core/pool.h"
 #include "core/verify.h"
+#include "test_util.h"
 
-static char dir[64], dev[128];
-
-static void
-setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/lcpfs-conc-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(dev, sizeof(dev), "%s/dev0", dir);
-}
-
-static void
-teardown(void)
-{
-    unlink(dev);
-    rmdir(dir);
-}
-
-TestSuite(concurrency, .init = setup, .fini = teardown, .timeout = 300);
+TestSuite(concurrency, .init = test_tmpdir_setup, .fini = test_tmpdir_teardown, .timeout = 300);
 
 #define NTHREADS 4
 #define STRIPE   (256u * 1024) /* each thread owns one stripe of the shared object */
@@ -51,15 +35,6 @@ struct worker {
     char failure[256];
 };
 
-static uint64_t
-rnd(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static void *
 work(void *arg)
 {
@@ -67,13 +42,13 @@ work(void *arg)
     struct objset *os = pool_root_objset(w->p);
     uint8_t buf[64 * 1024], got[64 * 1024];
     for (int op = 0; op < OPS && !w->failure[0]; op++) {
-        bool shared = rnd(&w->seed) % 2;
+        bool shared = test_rnd(&w->seed) % 2;
         uint64_t obj = shared ? w->shared : w->mine;
         uint64_t span = shared ? STRIPE : PRIVATE;
         uint64_t base = shared ? (uint64_t)w->id * STRIPE : 0;
         uint8_t *model = shared ? w->shared_model : w->private_model;
-        uint64_t off = rnd(&w->seed) % span;
-        size_t len = 1 + rnd(&w->seed) % sizeof(buf);
+        uint64_t off = test_rnd(&w->seed) % span;
+        size_t len = 1 + test_rnd(&w->seed) % sizeof(buf);
         if (off + len > span)
             len = span - off;
         struct tx tx;
@@ -82,12 +57,12 @@ work(void *arg)
             break;
         }
         int rc;
-        if (rnd(&w->seed) % 5 == 0) {
+        if (test_rnd(&w->seed) % 5 == 0) {
             rc = obj_punch(os, &tx, obj, base + off, len);
             memset(model + off, 0, len);
         } else {
             for (size_t i = 0; i < len; i++)
-                buf[i] = (uint8_t)(rnd(&w->seed) % 4 == 0 ? 0 : (w->id * 50 + op + i / 100));
+                buf[i] = (uint8_t)(test_rnd(&w->seed) % 4 == 0 ? 0 : (w->id * 50 + op + i / 100));
             rc = obj_write(os, &tx, obj, base + off, len, buf);
             memcpy(model + off, buf, len);
         }
@@ -96,8 +71,8 @@ work(void *arg)
             snprintf(w->failure, sizeof(w->failure), "op %d failed: %d", op, rc);
             break;
         }
-        uint64_t roff = rnd(&w->seed) % span;
-        size_t rlen = 1 + rnd(&w->seed) % sizeof(got);
+        uint64_t roff = test_rnd(&w->seed) % span;
+        size_t rlen = 1 + test_rnd(&w->seed) % sizeof(got);
         if (roff + rlen > span)
             rlen = span - roff;
         rc = obj_read(os, obj, base + roff, rlen, got);
@@ -124,7 +99,7 @@ check_all(struct pool *p, struct worker *ws)
 
 Test(concurrency, writers_readers_and_commits_agree)
 {
-    const char *paths[1] = { dev };
+    const char *paths[1] = { test_dev[0] };
     struct pool_opts po = { .create_files = true,
                             .create_size = 256u << 20,
                             .txg_timeout_ms = 1,

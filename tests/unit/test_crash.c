@@ -16,25 +16,9 @@
 #include "core/pool.h"
 #include "core/vdev_backend.h"
 #include "core/verify.h"
+#include "test_util.h"
 
-static char dir[64], dev[128];
-
-static void
-setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/lcpfs-crash-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(dev, sizeof(dev), "%s/dev0", dir);
-}
-
-static void
-teardown(void)
-{
-    unlink(dev);
-    rmdir(dir);
-}
-
-TestSuite(crash, .init = setup, .fini = teardown, .timeout = 600);
+TestSuite(crash, .init = test_tmpdir_setup, .fini = test_tmpdir_teardown, .timeout = 600);
 
 #define OBJ_BYTES (600u * 1024)
 
@@ -67,8 +51,8 @@ run(uint64_t crash_at, uint64_t *objs)
 {
     struct vdev_backend *file, *dev_fault;
     struct vdev_file_opts fo = { .create = true, .create_size = 96u << 20 };
-    unlink(dev);
-    cr_assert_eq(vdev_file_open(dev, &fo, &file), 0);
+    unlink(test_dev[0]);
+    cr_assert_eq(vdev_file_open(test_dev[0], &fo, &file), 0);
     cr_assert_eq(vdev_fault_wrap(file, &dev_fault), 0);
     vdev_fault_set_volatile_cache(dev_fault, true);
     struct pool_opts po = { .txg_timeout_ms = 600000, .journal_checkpoint_bytes = 8192 };
@@ -164,7 +148,7 @@ Test(crash, power_loss_at_every_write_of_a_commit_leaves_old_or_new_state)
     unsigned saw_old = 0, saw_new = 0;
     for (uint64_t k = 1; k <= full.writes + 1; k++) {
         struct run_result r = run(k, objs);
-        const char *paths[1] = { dev };
+        const char *paths[1] = { test_dev[0] };
         struct pool *p;
         struct err_msg em = { 0 };
         struct pool_import_opts io = { .tuning = { .txg_timeout_ms = 600000 } };

@@ -13,41 +13,16 @@
 #include "core/objmap.h"
 #include "core/pool.h"
 #include "core/verify.h"
+#include "test_util.h"
 
-static char dir[64], dev[128];
-
-static void
-setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/lcpfs-objmap-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(dev, sizeof(dev), "%s/dev0", dir);
-}
-
-static void
-teardown(void)
-{
-    unlink(dev);
-    rmdir(dir);
-}
-
-TestSuite(objmap, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(objmap, .init = test_tmpdir_setup, .fini = test_tmpdir_teardown, .timeout = 120);
 
 #define NKEYS 3000
-
-static uint64_t
-rnd(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 static struct pool *
 reimport(struct pool *p)
 {
-    const char *paths[1] = { dev };
+    const char *paths[1] = { test_dev[0] };
     struct err_msg em = { 0 };
     if (p != NULL)
         cr_assert_eq(pool_export(p), 0);
@@ -58,7 +33,7 @@ reimport(struct pool *p)
 
 Test(objmap, matches_model_across_txgs_and_reimport)
 {
-    const char *paths[1] = { dev };
+    const char *paths[1] = { test_dev[0] };
     struct pool_opts po = { .create_files = true,
                             .create_size = 128u << 20,
                             .txg_timeout_ms = 60000 };
@@ -83,9 +58,9 @@ Test(objmap, matches_model_across_txgs_and_reimport)
         cr_assert_eq(tx_assign(p, 0, &tx), 0);
         objmap_begin(om, &tx);
         for (int op = 0; op < 200; op++) {
-            int k = (int)(rnd(&s) % NKEYS);
-            if (rnd(&s) % 3 != 0) {
-                int len = (int)(rnd(&s) % 300);
+            int k = (int)(test_rnd(&s) % NKEYS);
+            if (test_rnd(&s) % 3 != 0) {
+                int len = (int)(test_rnd(&s) % 300);
                 for (int b = 0; b < len; b++)
                     val[b] = (uint8_t)(k * 7 + b + len);
                 cr_assert_eq(map_insert(objmap_map(om), (uint64_t)k, 1, val, (size_t)len, true), 0);

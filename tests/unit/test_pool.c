@@ -17,35 +17,17 @@
 #include "core/pool.h"
 #include "core/pool_impl.h"
 #include "core/vdev_backend.h"
+#include "test_util.h"
 
-static char tmpdir[64];
-static char devpath[4][128];
 /* Commit interval: long by default; the concurrent oracle sets it to 1 ms. */
 static uint64_t txg_timeout = 60000;
 
-static void
-setup(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/lcpfs-test-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-    for (int i = 0; i < 4; i++)
-        snprintf(devpath[i], sizeof(devpath[i]), "%s/dev%d", tmpdir, i);
-}
-
-static void
-teardown(void)
-{
-    for (int i = 0; i < 4; i++)
-        unlink(devpath[i]);
-    rmdir(tmpdir);
-}
-
-TestSuite(pool, .init = setup, .fini = teardown, .timeout = 240);
+TestSuite(pool, .init = test_tmpdir_setup, .fini = test_tmpdir_teardown, .timeout = 240);
 
 static struct pool *
 create_pool(int ndevs, uint64_t size)
 {
-    const char *paths[4] = { devpath[0], devpath[1], devpath[2], devpath[3] };
+    const char *paths[4] = { test_dev[0], test_dev[1], test_dev[2], test_dev[3] };
     struct pool_opts o = { .create_files = true,
                            .create_size = size,
                            .txg_timeout_ms = txg_timeout,
@@ -61,7 +43,7 @@ create_pool(int ndevs, uint64_t size)
 static struct pool *
 import_pool(int ndevs, uint64_t rewind)
 {
-    const char *paths[4] = { devpath[0], devpath[1], devpath[2], devpath[3] };
+    const char *paths[4] = { test_dev[0], test_dev[1], test_dev[2], test_dev[3] };
     struct pool_import_opts o = { .rewind_txg = rewind,
                                   .tuning = { .txg_timeout_ms = txg_timeout,
                                               .arc_max_bytes = 8u << 20,
@@ -143,15 +125,6 @@ struct model {
     uint32_t bs;
 };
 
-static uint64_t
-rnd(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static void
 fill_pattern(uint8_t *buf, size_t len, uint64_t seed, int kind)
 {
@@ -161,7 +134,7 @@ fill_pattern(uint8_t *buf, size_t len, uint64_t seed, int kind)
         else if (kind == 1)
             buf[i] = (uint8_t)(i / 64 + seed); /* compressible */
         else
-            buf[i] = (uint8_t)rnd(&seed);
+            buf[i] = (uint8_t)test_rnd(&seed);
     }
 }
 
@@ -216,22 +189,22 @@ run_oracle(uint64_t seed)
     static const uint8_t cks[] = { CKSUM_XXH3, CKSUM_SHA256, CKSUM_BLAKE2B, CKSUM_OFF };
     static const uint8_t comps[] = { COMPRESS_OFF, COMPRESS_LZ4, COMPRESS_ZSTD };
     for (int i = 0; i < NOBJ; i++) {
-        m[i].bs = sizes[rnd(&s) % 4];
-        m[i].id = make_obj(p, m[i].bs, cks[rnd(&s) % 4], comps[rnd(&s) % 3]);
+        m[i].bs = sizes[test_rnd(&s) % 4];
+        m[i].id = make_obj(p, m[i].bs, cks[test_rnd(&s) % 4], comps[test_rnd(&s) % 3]);
         m[i].data = calloc(1, OBJ_MAX);
         m[i].size = 0;
     }
     uint8_t *buf = malloc(OBJ_MAX);
     for (int step = 0; step < 400; step++) {
-        struct model *o = &m[rnd(&s) % NOBJ];
-        unsigned op = rnd(&s) % 100;
+        struct model *o = &m[test_rnd(&s) % NOBJ];
+        unsigned op = test_rnd(&s) % 100;
         bool trace = getenv("ORACLE_TRACE") != NULL;
         if (op < 55) {
-            uint64_t off = rnd(&s) % (OBJ_MAX - 1);
-            size_t len = 1 + rnd(&s) % (rnd(&s) % 4 == 0 ? 300000 : 9000);
+            uint64_t off = test_rnd(&s) % (OBJ_MAX - 1);
+            size_t len = 1 + test_rnd(&s) % (test_rnd(&s) % 4 == 0 ? 300000 : 9000);
             if (off + len > OBJ_MAX)
                 len = OBJ_MAX - off;
-            fill_pattern(buf, len, rnd(&s), (int)(rnd(&s) % 3));
+            fill_pattern(buf, len, test_rnd(&s), (int)(test_rnd(&s) % 3));
             if (trace)
                 fprintf(stderr, "%d: write obj %d (bs %u) off %llu len %zu\n", step, (int)(o - m),
                         o->bs, (unsigned long long)off, len);
@@ -240,7 +213,7 @@ run_oracle(uint64_t seed)
             if (off + len > o->size)
                 o->size = off + len;
         } else if (op < 70) {
-            uint64_t off = rnd(&s) % OBJ_MAX, len = rnd(&s) % 200000;
+            uint64_t off = test_rnd(&s) % OBJ_MAX, len = test_rnd(&s) % 200000;
             if (trace)
                 fprintf(stderr, "%d: punch obj %d (bs %u) off %llu len %llu\n", step, (int)(o - m),
                         o->bs, (unsigned long long)off, (unsigned long long)len);
@@ -252,7 +225,7 @@ run_oracle(uint64_t seed)
             if (off < end)
                 memset(o->data + off, 0, end - off);
         } else if (op < 78) {
-            uint64_t size = rnd(&s) % OBJ_MAX;
+            uint64_t size = test_rnd(&s) % OBJ_MAX;
             if (trace)
                 fprintf(stderr, "%d: truncate obj %d (bs %u) to %llu\n", step, (int)(o - m), o->bs,
                         (unsigned long long)size);
@@ -268,9 +241,10 @@ run_oracle(uint64_t seed)
                 fprintf(stderr, "%d: props obj %d\n", step, (int)(o - m));
             struct tx tx;
             cr_assert_eq(tx_assign(p, 0, &tx), 0);
-            uint8_t comp = comps[rnd(&s) % 3];
-            cr_assert_eq(obj_set_props(pool_root_objset(p), &tx, o->id, cks[rnd(&s) % 4], comp,
-                                       comp == COMPRESS_ZSTD ? 5 : 0, (uint8_t)(1 + rnd(&s) % 3)),
+            uint8_t comp = comps[test_rnd(&s) % 3];
+            cr_assert_eq(obj_set_props(pool_root_objset(p), &tx, o->id, cks[test_rnd(&s) % 4], comp,
+                                       comp == COMPRESS_ZSTD ? 5 : 0,
+                                       (uint8_t)(1 + test_rnd(&s) % 3)),
                          0);
             tx_commit(&tx);
         } else if (op < 82) {
@@ -281,10 +255,10 @@ run_oracle(uint64_t seed)
             cr_assert_eq(tx_assign(p, 0, &tx), 0);
             cr_assert_eq(obj_destroy(pool_root_objset(p), &tx, o->id), 0);
             tx_commit(&tx);
-            if (rnd(&s) % 2)
+            if (test_rnd(&s) % 2)
                 cr_assert_eq(pool_sync(p, NULL), 0);
-            o->bs = sizes[rnd(&s) % 4];
-            o->id = make_obj(p, o->bs, cks[rnd(&s) % 4], comps[rnd(&s) % 3]);
+            o->bs = sizes[test_rnd(&s) % 4];
+            o->id = make_obj(p, o->bs, cks[test_rnd(&s) % 4], comps[test_rnd(&s) % 3]);
             memset(o->data, 0, OBJ_MAX);
             o->size = 0;
         } else if (op < 90) {
@@ -294,7 +268,7 @@ run_oracle(uint64_t seed)
         } else if (op < 93) {
             if (trace)
                 fprintf(stderr, "%d: export/import\n", step);
-            if (rnd(&s) % 2) {
+            if (test_rnd(&s) % 2) {
                 cr_assert_eq(pool_export(p), 0);
             } else { /* commit, then stop as a crash would: no export */
                 cr_assert_eq(pool_sync(p, NULL), 0);
@@ -313,7 +287,7 @@ run_oracle(uint64_t seed)
     check_model(p, m, seed, -2);
     pool_close(p);
     for (int i = 0; i < 4; i++)
-        unlink(devpath[i]);
+        unlink(test_dev[i]);
     for (int i = 0; i < NOBJ; i++)
         free(m[i].data);
     free(buf);
@@ -354,7 +328,7 @@ Test(pool, torn_newest_uberblock_rewinds_to_previous_txg)
     pool_close(p); /* like a crash right after txg_b committed */
 
     /* Tear txg_b's uberblock slot in all four labels. */
-    int fd = open(devpath[0], O_RDWR);
+    int fd = open(test_dev[0], O_RDWR);
     cr_assert_geq(fd, 0);
     off_t size = lseek(fd, 0, SEEK_END);
     char junk[UB_SLOT_SIZE / 2];
@@ -404,7 +378,7 @@ Test(pool, flipped_data_bits_give_checksum_error_naming_the_block)
     cr_assert(!bp_is_hole(&bp) && !bp_is_embedded(&bp));
     pool_close(p);
 
-    int fd = open(devpath[0], O_RDWR);
+    int fd = open(test_dev[0], O_RDWR);
     uint8_t byte;
     off_t where = (off_t)(VDEV_DATA_START + bp.dva[0].offset + 77);
     cr_assert_eq(pread(fd, &byte, 1, where), 1);
@@ -481,11 +455,11 @@ Test(pool, add_vdev_online_grows_the_pool)
     struct pool *p = create_pool(1, 96u << 20);
     struct pool_stats before, after;
     pool_get_stats(p, &before);
-    int fd = open(devpath[1], O_CREAT | O_RDWR, 0600);
+    int fd = open(test_dev[1], O_CREAT | O_RDWR, 0600);
     cr_assert_eq(ftruncate(fd, 96u << 20), 0);
     close(fd);
     struct err_msg em = { 0 };
-    cr_assert_eq(pool_add_vdev(p, devpath[1], &em), 0, "%s", em.text);
+    cr_assert_eq(pool_add_vdev(p, test_dev[1], &em), 0, "%s", em.text);
     pool_get_stats(p, &after);
     cr_assert_gt(after.size, before.size);
     cr_assert_eq(after.nvdevs, 2);

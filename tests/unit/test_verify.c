@@ -17,25 +17,9 @@
 #include "core/pool.h"
 #include "core/pool_impl.h"
 #include "core/verify.h"
+#include "test_util.h"
 
-static char dir[64], dev[128];
-
-static void
-setup(void)
-{
-    snprintf(dir, sizeof(dir), "/tmp/lcpfs-verify-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(dev, sizeof(dev), "%s/dev0", dir);
-}
-
-static void
-teardown(void)
-{
-    unlink(dev);
-    rmdir(dir);
-}
-
-TestSuite(verify, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(verify, .init = test_tmpdir_setup, .fini = test_tmpdir_teardown, .timeout = 120);
 
 static char last_msg[640];
 static int nmsgs;
@@ -52,7 +36,7 @@ collect(void *arg, const char *msg)
 static struct verify_report
 run_verify(uint64_t rewind)
 {
-    const char *paths[1] = { dev };
+    const char *paths[1] = { test_dev[0] };
     struct verify_opts o = { .rewind_txg = rewind };
     struct verify_report r;
     struct err_msg em = { 0 };
@@ -66,7 +50,7 @@ run_verify(uint64_t rewind)
 static uint64_t
 build_pool(uint64_t *txgs, int ntxgs)
 {
-    const char *paths[1] = { dev };
+    const char *paths[1] = { test_dev[0] };
     struct pool_opts o = { .create_files = true,
                            .create_size = 128u << 20,
                            .txg_timeout_ms = 60000,
@@ -128,7 +112,7 @@ Test(verify, flipped_bit_is_reported_naming_object_and_block)
     uint64_t txgs[2];
     uint64_t obj = build_pool(txgs, 2);
     /* Find a data block of obj and damage it. */
-    const char *paths[1] = { dev };
+    const char *paths[1] = { test_dev[0] };
     struct pool_import_opts io = { .readonly = true };
     struct pool *p;
     struct err_msg em = { 0 };
@@ -141,7 +125,7 @@ Test(verify, flipped_bit_is_reported_naming_object_and_block)
     pool_close(p);
     cr_assert_eq(nlevels, 2, "expected an indirect level");
     cr_assert(!bp_is_hole(&l1));
-    int fd = open(dev, O_RDWR);
+    int fd = open(test_dev[0], O_RDWR);
     uint8_t byte;
     off_t where = (off_t)(VDEV_DATA_START + l1.dva[0].offset + 5);
     cr_assert_eq(pread(fd, &byte, 1, where), 1);
@@ -162,7 +146,7 @@ Test(verify, torn_uberblock_falls_back_and_older_txg_verifies)
 {
     uint64_t txgs[3];
     build_pool(txgs, 3);
-    int fd = open(dev, O_RDWR);
+    int fd = open(test_dev[0], O_RDWR);
     off_t size = lseek(fd, 0, SEEK_END);
     uint8_t junk[64];
     memset(junk, 0xee, sizeof(junk));
