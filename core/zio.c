@@ -30,7 +30,7 @@ static bool
 is_all_zero(const void *data, size_t len)
 {
     const uint8_t *b = data;
-    /* Compare 8 bytes at a time; memcmp against itself shifted is the cheap idiom. */
+    /* First byte zero and every byte equal to its successor: one vectorised memcmp pass. */
     if (len == 0)
         return true;
     if (b[0] != 0)
