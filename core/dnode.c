@@ -519,6 +519,100 @@ out:
     return rc;
 }
 
+/*
+ * The smallest block id >= start under bp (a node at `level` whose first block is `base`) that
+ * is not a hole, using fill counts to skip empty subtrees. *found stays false if none.
+ * Caller holds tree_lock for read.
+ */
+static int
+subtree_next_data(struct pool *p, const struct tree_root *tr, const struct blkptr *bp, int level,
+                  uint64_t base, uint64_t start, uint64_t *out, bool *found)
+{
+    if (bp_is_hole(bp) || bp->fill == 0)
+        return 0;
+    if (level == 0) {
+        if (base >= start) {
+            *out = base;
+            *found = true;
+        }
+        return 0;
+    }
+    if (bp->level != level || bp->lsize != (1u << tr->indblkshift))
+        return ERR(-ECORRUPT);
+    unsigned shift = tr->indblkshift - 7u;
+    unsigned child_bits = shift * (unsigned)(level - 1);
+    struct blockref ref;
+    int rc = zio_read_ref(p, bp, &ref);
+    if (rc != 0)
+        return rc;
+    uint64_t first = start > base ? (start - base) >> child_bits : 0;
+    for (uint64_t i = first; i < (1ull << shift) && rc == 0 && !*found; i++) {
+        struct blkptr child;
+        rc = bp_decode(ref.data + i * BP_SIZE, &child);
+        if (rc == 0)
+            rc = subtree_next_data(p, tr, &child, level - 1, base + (i << child_bits), start, out,
+                                   found);
+    }
+    blockref_release(&ref);
+    return rc;
+}
+
+/* The first block id >= start that holds data in the published tree, or UINT64_MAX. */
+static int
+tree_next_data(struct pool *p, const struct tree_root *tr, uint64_t start, uint64_t *out)
+{
+    *out = UINT64_MAX;
+    if (tr->nlevels == 0)
+        return 0;
+    unsigned top_bits = (tr->indblkshift - 7u) * (tr->nlevels - 1u);
+    if (top_bits >= 64)
+        return ERR(-ECORRUPT);
+    bool found = false;
+    int rc = 0;
+    pthread_rwlock_rdlock(&p->tree_lock);
+    for (uint64_t t = start >> top_bits; t < tr->nblkptr && rc == 0 && !found; t++)
+        rc = subtree_next_data(p, tr, &tr->blkptr[t], tr->nlevels - 1, t << top_bits, start, out,
+                               &found);
+    pthread_rwlock_unlock(&p->tree_lock);
+    return rc;
+}
+
+/* The smallest dirty block id > blkid in any slot, or UINT64_MAX (dn->lock held). */
+static uint64_t
+next_dirty_block(const struct dnode *dn, uint64_t blkid)
+{
+    uint64_t best = UINT64_MAX, key;
+    void *v;
+    for (int i = 0; i < TXG_SLOTS; i++) {
+        if (dn->txg[i].txg == 0)
+            continue;
+        for (size_t it = 0; u64map_next(&dn->txg[i].blocks, &it, &key, &v);)
+            if (key > blkid && key < best)
+                best = key;
+    }
+    return best;
+}
+
+/* The end of the punched range covering blkid in the newest slot that has one (dn->lock held). */
+static uint64_t
+freed_range_end(const struct dnode *dn, uint64_t blkid)
+{
+    uint64_t end = blkid + 1;
+    for (int i = 0; i < TXG_SLOTS; i++) {
+        const struct blk_ranges *r = &dn->txg[i].freed;
+        for (size_t k = 0; k < r->n; k++)
+            if (r->r[k][0] <= blkid && blkid < r->r[k][1] && r->r[k][1] > end)
+                end = r->r[k][1];
+    }
+    return end;
+}
+
+/*
+ * Data/hole runs as of now. A block's kind is decided exactly as a read decides it (dirty
+ * slots first, then the tree); runs of holes are skipped in one step to the next block that may
+ * hold data (next dirty block, next non-hole in the tree by fill counts), so a sparse 1 TiB
+ * object costs O(data) rather than O(size).
+ */
 int
 dnode_extents(struct dnode *dn, uint64_t off, uint64_t len, obj_extent_fn fn, void *arg)
 {
@@ -535,18 +629,22 @@ dnode_extents(struct dnode *dn, uint64_t off, uint64_t len, obj_extent_fn fn, vo
         }
         uint32_t blksz = dn->latest.datablksz;
         uint64_t blkid = pos / blksz;
-        uint64_t next = (blkid + 1) * blksz;
-        if (next > end || next < pos)
-            next = end;
+        uint64_t next_blk = blkid + 1;
         bool zero;
         int kind;
         const uint8_t *d = dirty_lookup(dn, blkid, NULL, &zero);
-        if (d != NULL || zero) {
-            kind = d != NULL ? 1 : 0;
+        if (d != NULL) {
+            kind = 1;
+            pthread_mutex_unlock(&dn->lock);
+        } else if (zero) {
+            kind = 0;
+            uint64_t fe = freed_range_end(dn, blkid), nd = next_dirty_block(dn, blkid);
+            next_blk = fe < nd ? fe : nd;
             pthread_mutex_unlock(&dn->lock);
         } else {
             struct tree_root tr;
             tree_root_snapshot(dn, &tr);
+            uint64_t nd = next_dirty_block(dn, blkid);
             pthread_mutex_unlock(&dn->lock);
             struct blkptr bp;
             pthread_rwlock_rdlock(&p->tree_lock);
@@ -555,7 +653,17 @@ dnode_extents(struct dnode *dn, uint64_t off, uint64_t len, obj_extent_fn fn, vo
             if (rc != 0)
                 return rc;
             kind = bp_is_hole(&bp) ? 0 : 1;
+            if (kind == 0) {
+                uint64_t nt;
+                rc = tree_next_data(p, &tr, blkid + 1, &nt);
+                if (rc != 0)
+                    return rc;
+                next_blk = nt < nd ? nt : nd;
+            }
         }
+        uint64_t next = next_blk > UINT64_MAX / blksz ? end : next_blk * blksz;
+        if (next > end || next <= pos)
+            next = end;
         if (kind != run_kind) {
             if (run_kind >= 0 && (rc = fn(arg, run_start, pos - run_start, run_kind == 1)) != 0)
                 return rc;
