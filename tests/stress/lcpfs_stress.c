@@ -68,8 +68,8 @@
 #define MAX_OBJS     16     /* live objects at most */
 #define OBJ_MAX      MiB(2) /* object size limit; model buffers are this big */
 #define MAX_DEVS     8
-#define HANG_MS      60000 /* a child silent this long is hung */
-#define CHILD_MAX_MS 30000 /* a child stops its batch after this long */
+#define HANG_MS      30000 /* a child that neither finishes nor gets ready this long is hung */
+#define CHILD_MAX_MS 20000 /* a child stops its batch after this long */
 #define POOL_NAME    "stress"
 
 /* ---- deterministic data ---------------------------------------------------------------------- */
@@ -153,6 +153,9 @@ struct rec {
     uint64_t opno; /* op number within the round */
 };
 _Static_assert(sizeof(struct rec) <= PIPE_BUF, "records must be written atomically");
+
+static const char *const rec_names[] = { "?",        "ready",   "create", "write", "punch",
+                                         "truncate", "destroy", "props",  "synced" };
 
 #define ATTR(ck, comp, lvl, copies) \
     ((uint32_t)(ck) | (uint32_t)(comp) << 8 | (uint32_t)(lvl) << 16 | (uint32_t)(copies) << 24)
@@ -327,7 +330,6 @@ child_op(struct child *c, struct rec *r)
         return child_fail(c, "tx_assign: %s", err_str(rc));
     r->txg = tx.txg;
     r->opno = c->opno++;
-    const char *what = "?";
     switch (r->type) {
     case REC_CREATE: {
         struct obj_create_opts o = { .type = OT_PLAIN,
@@ -336,29 +338,23 @@ child_op(struct child *c, struct rec *r)
                                      .compress = ATTR_COMP(r->attr),
                                      .compress_level = ATTR_LEVEL(r->attr),
                                      .copies = ATTR_COPIES(r->attr) };
-        what = "obj_create";
         rc = obj_create(c->os, &tx, &o, &r->obj);
         break;
     }
     case REC_WRITE:
-        what = "obj_write";
         data_fill(c->buf, r->off, r->len, r->seed);
         rc = obj_write(c->os, &tx, r->obj, r->off, r->len, c->buf);
         break;
     case REC_PUNCH:
-        what = "obj_punch";
         rc = obj_punch(c->os, &tx, r->obj, r->off, r->len);
         break;
     case REC_TRUNCATE:
-        what = "obj_truncate";
         rc = obj_truncate(c->os, &tx, r->obj, r->off);
         break;
     case REC_DESTROY:
-        what = "obj_destroy";
         rc = obj_destroy(c->os, &tx, r->obj);
         break;
     case REC_PROPS:
-        what = "obj_set_props";
         rc = obj_set_props(c->os, &tx, r->obj, ATTR_CK(r->attr), ATTR_COMP(r->attr),
                            ATTR_LEVEL(r->attr), ATTR_COPIES(r->attr));
         break;
@@ -367,8 +363,8 @@ child_op(struct child *c, struct rec *r)
     }
     if (rc != 0) {
         tx_commit(&tx);
-        return child_fail(c, "op %llu: %s object %llu: %s", (unsigned long long)r->opno, what,
-                          (unsigned long long)r->obj, err_str(rc));
+        return child_fail(c, "op %llu: %s object %llu: %s", (unsigned long long)r->opno,
+                          rec_names[r->type], (unsigned long long)r->obj, err_str(rc));
     }
     rc = child_send(c, r);
     tx_commit(&tx);
@@ -398,7 +394,7 @@ child_check_read(struct child *c, const struct mobj *o)
                           (unsigned long long)o->id, c->buf[i], (unsigned long long)(off + i),
                           o->data[off + i], (unsigned long long)c->opno);
     }
-    struct obj_info info;
+    struct obj_info info = { 0 };
     rc = obj_stat(c->os, o->id, &info);
     if (rc != 0 || info.size != o->size)
         return child_fail(c, "obj_stat object %llu: rc %d size %llu, expected %llu",
@@ -418,7 +414,7 @@ child_step(struct child *c)
         if (m->objs[i].live)
             live[n++] = &m->objs[i];
     unsigned pick = (unsigned)(rnd(&c->rng) % 100);
-    if (n == 0 || (pick < 8 && n < MAX_OBJS)) {
+    if (n == 0 || (pick < 6 && n < MAX_OBJS)) {
         struct rec r = { .type = REC_CREATE,
                          .len = 512u << rnd(&c->rng) % 9,
                          .attr = child_random_attr(c) };
@@ -458,16 +454,16 @@ child_step(struct child *c)
         r.off = t == 0 ? 0 : t < 5 ? rnd(&c->rng) % (o->size + 1) : rnd(&c->rng) % (OBJ_MAX + 1);
         return child_op(c, &r);
     }
-    if (pick < 72 && n > 1) {
+    if (pick < 74 && n > 1) {
         r.type = REC_DESTROY;
         return child_op(c, &r);
     }
-    if (pick < 77) {
+    if (pick < 78) {
         r.type = REC_PROPS;
         r.attr = child_random_attr(c);
         return child_op(c, &r);
     }
-    if (pick < 82) {
+    if (pick < 83) {
         uint64_t txg = 0;
         int rc = pool_sync(c->pool, &txg);
         if (rc != 0)
@@ -496,9 +492,13 @@ child_main(struct model *m, const char *const *paths, size_t ndevs, int fd, unsi
            uint64_t seed, unsigned nops)
 {
     struct child c = { .m = m, .fd = fd, .rng = mix64(seed), .seed = seed, .round = round };
+    if (log_get_level() > LOG_LEVEL_WARN)
+        log_set_level(LOG_LEVEL_WARN); /* anything on the child's stderr fails the round */
     c.buf = malloc(OBJ_MAX);
-    if (c.buf == NULL)
-        return child_fail(&c, "out of memory"), 2;
+    if (c.buf == NULL) {
+        child_fail(&c, "out of memory");
+        return 2;
+    }
     struct pool_import_opts io = {
         .tuning = { .txg_timeout_ms = rnd_range(&c.rng, 5, 200),
                     .dirty_max_bytes = MiB(16),
@@ -561,6 +561,9 @@ struct stress {
     size_t nrecs, cap;
     uint64_t child_acked; /* newest SYNCED txg of this round */
     uint64_t ready_txg;   /* txg the child imported; 0 = no READY */
+    uint64_t imported;    /* txg the parent imported after the round */
+    size_t applied;       /* records replayed into the model (txg <= imported) */
+    uint64_t vblocks;     /* blocks the verifier walked */
     uint64_t rng;         /* the parent's own choices (delays, modes) */
     uint8_t *buf;         /* OBJ_MAX read buffer */
     unsigned round, kills, clean, passed, failed;
@@ -648,53 +651,72 @@ stress_take(struct stress *st, const struct rec *r)
     return false;
 }
 
+/* Parses whole records out of buf[0..*have); keeps a partial one. Returns true on READY. */
+static bool
+stress_parse(struct stress *st, uint8_t *buf, size_t *have)
+{
+    bool ready = false;
+    size_t used = 0;
+    for (; *have - used >= sizeof(struct rec); used += sizeof(struct rec)) {
+        struct rec r;
+        memcpy(&r, buf + used, sizeof(r));
+        ready |= stress_take(st, &r);
+    }
+    memmove(buf, buf + used, *have - used);
+    *have -= used;
+    return ready;
+}
+
 /*
- * Reads the child's records until EOF, SIGKILLing it at its deadline, then reaps it. The kill is
- * harmless when the child already exited: it stays a zombie (pid not reusable) until waitpid.
- * Returns the wait status; *killed says whether SIGKILL was sent, *hung whether it was the hang
- * guard that sent it.
+ * Reads the child's records and its stderr until both reach EOF, SIGKILLing the child at its
+ * deadline, then reaps it. Whatever the child writes to stderr (a sanitizer report, a failed
+ * assertion, an engine warning) is copied to ours and fails the round: a SIGKILL landing while a
+ * sanitizer symbolizes its report must not hide it. The kill is harmless when the child already
+ * exited: it stays a zombie (its pid cannot be reused) until waitpid. Returns the wait status;
+ * *killed says whether SIGKILL was sent, *hung whether the hang guard sent it.
  */
 static int
-stress_collect(struct stress *st, pid_t pid, int fd, enum round_mode mode, uint64_t delay_ms,
-               bool *killed, bool *hung)
+stress_collect(struct stress *st, pid_t pid, const int fds[2], enum round_mode mode,
+               uint64_t delay_ms, bool *killed, bool *hung)
 {
     uint8_t buf[64 * sizeof(struct rec)];
     size_t have = 0;
+    bool stderr_seen = false;
     uint64_t kill_at = now_ms() + (mode == MODE_KILL_EARLY ? delay_ms : HANG_MS);
     bool guard = mode != MODE_KILL_EARLY; /* kill_at is the hang guard, not a planned kill */
+    struct pollfd pfd[2] = { { .fd = fds[0], .events = POLLIN },
+                             { .fd = fds[1], .events = POLLIN } };
     *killed = *hung = false;
-    for (;;) {
+    while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
         int timeout = -1;
         if (!*killed) {
             uint64_t t = now_ms();
             timeout = kill_at > t ? (int)(kill_at - t) : 0;
         }
-        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        int n = poll(&pfd, 1, timeout);
+        int n = poll(pfd, 2, timeout); /* negative fds are skipped */
         if (n < 0 && errno != EINTR) {
             fail(st, "poll: %s", strerror(errno));
             break;
         }
-        if (n > 0) {
-            ssize_t got = read(fd, buf + have, sizeof(buf) - have);
-            if (got < 0 && errno != EINTR) {
-                fail(st, "read from child: %s", strerror(errno));
-                break;
-            }
-            if (got == 0)
-                break; /* every write end closed: the child is gone */
+        if (n > 0 && pfd[0].revents != 0) {
+            ssize_t got = read(pfd[0].fd, buf + have, sizeof(buf) - have);
+            if (got <= 0 && !(got < 0 && errno == EINTR))
+                pfd[0].fd = -1; /* EOF: every write end closed, the child is gone */
             have += got > 0 ? (size_t)got : 0;
-            size_t used = 0;
-            for (; have - used >= sizeof(struct rec); used += sizeof(struct rec)) {
-                struct rec r;
-                memcpy(&r, buf + used, sizeof(r));
-                if (stress_take(st, &r) && mode == MODE_KILL) {
-                    kill_at = now_ms() + delay_ms;
-                    guard = false;
-                }
+            if (stress_parse(st, buf, &have) && mode == MODE_KILL) {
+                kill_at = now_ms() + delay_ms;
+                guard = false;
             }
-            memmove(buf, buf + used, have - used);
-            have -= used;
+        }
+        if (n > 0 && pfd[1].revents != 0) {
+            char text[4096];
+            ssize_t got = read(pfd[1].fd, text, sizeof(text));
+            if (got <= 0 && !(got < 0 && errno == EINTR))
+                pfd[1].fd = -1;
+            if (got > 0) {
+                fwrite(text, 1, (size_t)got, stderr);
+                stderr_seen = true;
+            }
         }
         if (!*killed && now_ms() >= kill_at) {
             *hung = guard;
@@ -703,15 +725,17 @@ stress_collect(struct stress *st, pid_t pid, int fd, enum round_mode mode, uint6
             *killed = true;
         }
     }
-    if (!*killed) { /* the error paths above: never leave the child running */
+    if (!*killed) { /* the error path above: never leave the child running */
         kill(pid, SIGKILL);
         *killed = true;
     }
-    if (have != 0)
-        fail(st, "torn record (%zu bytes) at the end of the report", have);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0)
         VERIFY(errno == EINTR);
+    if (have != 0)
+        fail(st, "torn record (%zu bytes) at the end of the report", have);
+    if (stderr_seen)
+        fail(st, "child wrote to stderr (copied above)");
     return status;
 }
 
@@ -719,8 +743,6 @@ stress_collect(struct stress *st, pid_t pid, int fd, enum round_mode mode, uint6
 static void
 stress_explain(const struct stress *st, uint64_t id, uint64_t at, uint64_t imported)
 {
-    static const char *const names[] = { "?",     "ready",    "create",  "write",
-                                         "punch", "truncate", "destroy", "props" };
     for (size_t i = 0; i < st->nrecs; i++) {
         const struct rec *r = &st->recs[i];
         bool covers = r->type == REC_CREATE || r->type == REC_DESTROY || r->type == REC_TRUNCATE ||
@@ -729,14 +751,14 @@ stress_explain(const struct stress *st, uint64_t id, uint64_t at, uint64_t impor
             continue;
         printf("  op %llu txg %llu%s: %s off %llu len %llu seed %#llx\n",
                (unsigned long long)r->opno, (unsigned long long)r->txg,
-               r->txg <= imported ? "" : " (not committed)", names[r->type],
+               r->txg <= imported ? "" : " (not committed)", rec_names[r->type],
                (unsigned long long)r->off, (unsigned long long)r->len, (unsigned long long)r->seed);
     }
 }
 
 /* Compares every model object, and the set of object ids, with the imported pool. */
 static void
-stress_compare(struct stress *st, struct objset *os)
+stress_compare(struct stress *st, struct objset *os, uint64_t imported)
 {
     for (unsigned i = 0; i < MAX_OBJS; i++) {
         const struct mobj *o = &st->model.objs[i];
@@ -783,6 +805,7 @@ stress_compare(struct stress *st, struct objset *os)
              "first reads %#x, expected %#x",
              id, o->blocksize, (unsigned long long)o->size, (unsigned long long)nbad,
              (unsigned long long)first, (unsigned long long)last, st->buf[first], o->data[first]);
+        stress_explain(st, o->id, first, imported);
     }
     uint64_t id = 0, seen = 0;
     int rc;
@@ -803,12 +826,13 @@ stress_compare(struct stress *st, struct objset *os)
  * prefix, comparison. Leaves the pool exported or closed.
  */
 static void
-stress_check(struct stress *st, uint64_t *imported, size_t *applied)
+stress_check(struct stress *st)
 {
     struct verify_report rep;
     struct verify_opts vo = { 0 };
     struct err_msg em = { 0 };
     int vrc = verify_pool(st->pathv, st->ndevs, &vo, &rep, verify_msg, st, &em);
+    st->vblocks = vrc == 0 ? rep.blocks : 0;
     if (vrc != 0)
         fail(st, "verify_pool cannot import: %s", em.text[0] ? em.text : err_str(vrc));
     else if (rep.errors != 0)
@@ -832,7 +856,7 @@ stress_check(struct stress *st, uint64_t *imported, size_t *applied)
     struct pool_stats ps;
     pool_get_stats(p, &ps);
     uint64_t txg = ps.synced_txg;
-    *imported = txg;
+    st->imported = txg;
     uint64_t acked = st->durable > st->child_acked ? st->durable : st->child_acked;
     if (txg < acked)
         fail(st, "imported txg %llu, but txg %llu was acknowledged durable (lost commits)",
@@ -857,8 +881,8 @@ stress_check(struct stress *st, uint64_t *imported, size_t *applied)
             break;
         }
     }
-    *applied = n;
-    stress_compare(st, pool_root_objset(p));
+    st->applied = n;
+    stress_compare(st, pool_root_objset(p), txg);
 
     /* Leave the pool exported or merely closed: the child sees both kinds of import. */
     if (rnd(&st->rng) % 2 == 0) {
@@ -900,35 +924,50 @@ stress_round(struct stress *st)
     st->round_failed = false;
     st->nrecs = 0;
     st->child_acked = 0;
-    st->ready_txg = 0;
+    st->ready_txg = st->imported = st->vblocks = 0;
+    st->applied = 0;
 
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
+    int rec_pipe[2], err_pipe[2];
+    if (pipe2(rec_pipe, O_CLOEXEC) != 0) {
         perror("lcpfs-stress: pipe");
+        return -1;
+    }
+    if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+        perror("lcpfs-stress: pipe");
+        close(rec_pipe[0]);
+        close(rec_pipe[1]);
         return -1;
     }
     fflush(NULL); /* the child exits through exit(): no stdio buffer may be flushed twice */
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid < 0) {
-        perror("lcpfs-stress: fork");
-        close(fds[0]);
-        close(fds[1]);
-        return -1;
-    }
     if (pid == 0) {
         /* Die with the parent, whatever kills it (checked again: it may already be gone). */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(3);
-        close(fds[0]);
-        exit(child_main(&st->model, st->pathv, st->ndevs, fds[1], st->round, child_seed, nops));
+        close(rec_pipe[0]);
+        close(err_pipe[0]);
+        if (dup2(err_pipe[1], STDERR_FILENO) < 0)
+            _exit(3);
+        close(err_pipe[1]);
+        exit(
+            child_main(&st->model, st->pathv, st->ndevs, rec_pipe[1], st->round, child_seed, nops));
     }
-    close(fds[1]);
+    close(rec_pipe[1]);
+    close(err_pipe[1]);
+    if (pid < 0) {
+        perror("lcpfs-stress: fork");
+        close(rec_pipe[0]);
+        close(err_pipe[0]);
+        return -1;
+    }
     uint64_t start = now_ms();
     bool killed, hung;
-    int status = stress_collect(st, pid, fds[0], mode, delay_ms, &killed, &hung);
-    close(fds[0]);
+    const int fds[2] = { rec_pipe[0], err_pipe[0] };
+    int status = stress_collect(st, pid, fds, mode, delay_ms, &killed, &hung);
+    close(rec_pipe[0]);
+    close(err_pipe[0]);
     uint64_t child_ms = now_ms() - start;
 
     const char *how;
@@ -948,18 +987,17 @@ stress_round(struct stress *st)
             fail(st, "child exited with status %d", WEXITSTATUS(status));
     }
 
-    uint64_t imported = 0;
-    size_t applied = 0;
-    stress_check(st, &imported, &applied);
+    stress_check(st);
     if (st->verbose)
         printf("round %u seed %llu: child %s after %llu ms (%s, delay %llu ms), %zu ops, "
-               "imported txg %llu, %zu ops applied, %u objects, %s\n",
+               "imported txg %llu, %zu ops applied, %u objects, %llu blocks verified, %s\n",
                st->round, (unsigned long long)child_seed, how, (unsigned long long)child_ms,
                mode == MODE_KILL         ? "kill"
                : mode == MODE_KILL_EARLY ? "early kill"
                                          : "finish",
-               (unsigned long long)delay_ms, st->nrecs, (unsigned long long)imported, applied,
-               st->model.nlive, st->round_failed ? "FAILED" : "ok");
+               (unsigned long long)delay_ms, st->nrecs, (unsigned long long)st->imported,
+               st->applied, st->model.nlive, (unsigned long long)st->vblocks,
+               st->round_failed ? "FAILED" : "ok");
     if (st->round_failed) {
         st->failed++;
         return stress_recover(st);
@@ -1085,9 +1123,11 @@ main(int argc, char **argv)
     printf("kills: %u\n", st.kills);
     printf("failures: %u\n", st.failed);
     printf("stress: %u passed, %u failed\n", st.passed, st.failed);
-    if (!st.keep)
+    if (!st.keep) {
         for (unsigned i = 0; i < st.ndevs; i++)
             unlink(st.paths[i]);
+        rmdir(st.dir); /* only if it is empty now */
+    }
     model_reset(&st.model);
     free(st.recs);
     free(st.buf);
