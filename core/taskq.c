@@ -2,7 +2,8 @@
 /*
  * taskq: workers claim indices of the current batch with an atomic counter; the caller waits
  * until every index has run and every worker that joined the batch has left it.
- * Invariant: between batches no worker touches fn, arg or the index counter (active == 0).
+ * Invariant: between batches no worker touches fn, arg or the index counter (active == 0);
+ * a worker joins a batch only while it is unfinished (finished < n), under the lock.
  */
 #include "core/taskq.h"
 
@@ -59,6 +60,10 @@ worker(void *p)
         if (tq->stopping)
             break;
         seen = tq->generation;
+        /* Woken late: the caller already finished this batch alone and may be about to start
+         * the next one, whose arguments we must not pair with this batch's function. */
+        if (tq->finished >= tq->n)
+            continue;
         taskq_fn fn = tq->fn;
         void *arg = tq->arg;
         size_t n = tq->n;
@@ -128,6 +133,8 @@ taskq_run(struct taskq *tq, size_t n, taskq_fn fn, void *arg)
         return;
     }
     pthread_mutex_lock(&tq->lock);
+    while (tq->active > 0) /* invariant: nobody is inside the previous batch */
+        pthread_cond_wait(&tq->done_cv, &tq->lock);
     tq->fn = fn;
     tq->arg = arg;
     tq->n = n;
