@@ -73,8 +73,7 @@ free_bp(struct sync_ctx *sc, const struct blkptr *bp)
     if (bp_is_hole(bp))
         return;
     sc->used_delta -= (int64_t)bp_asize(bp);
-    struct objset *os = sc->dn->os;
-    zio_free(os->pool, sc->txg, bp);
+    objset_free_bp(sc->dn->os, sc->txg, bp);
 }
 
 static struct zio_props

@@ -59,6 +59,20 @@ meta_attrs_init(struct dnode_attrs *a, uint64_t gen)
     a->gen = gen;
 }
 
+static void
+free_now(struct objset *os, uint64_t txg, const struct blkptr *bp)
+{
+    zio_free(os->pool, txg, bp);
+}
+
+void
+objset_free_bp(struct objset *os, uint64_t txg, const struct blkptr *bp)
+{
+    if (bp_is_hole(bp) || bp_is_embedded(bp))
+        return;
+    os->free_fn(os, txg, bp);
+}
+
 static struct objset *
 objset_alloc(struct pool *p, uint64_t ds_obj)
 {
@@ -73,6 +87,7 @@ objset_alloc(struct pool *p, uint64_t ds_obj)
     for (int i = 0; i < TXG_SLOTS; i++)
         u64map_init(&os->dirty[i]);
     os->next_obj_hint = 1;
+    os->free_fn = free_now;
     os->def_checksum = CKSUM_XXH3;
     os->def_compress = COMPRESS_LZ4;
     os->meta = dnode_new(os, 0);
@@ -669,7 +684,7 @@ objset_sync(struct objset *os, uint64_t txg, unsigned pass, struct blkptr *root)
     if (rc != 0)
         return rc;
     if (!reused)
-        zio_free(os->pool, txg, &os->root_bp);
+        objset_free_bp(os, txg, &os->root_bp);
     newbp.fill = 1;
     os->root_bp = newbp;
     *root = newbp;

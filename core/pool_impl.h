@@ -105,7 +105,14 @@ struct dnode {
 };
 
 /* ---- object sets ----------------------------------------------------------------------------- */
+/*
+ * Called (sync thread) for every block an object set stops referencing in txg. The default frees
+ * it (zio_free); the dataset layer installs the birth-time rule here: a block born after the
+ * dataset's newest snapshot is freed, an older one goes to the deadlist.
+ */
 typedef void (*objset_free_fn)(struct objset *os, uint64_t txg, const struct blkptr *bp);
+/* Frees bp through os->free_fn (sync thread). Holes and embedded BPs are ignored. */
+void objset_free_bp(struct objset *os, uint64_t txg, const struct blkptr *bp);
 
 struct objset {
     struct pool *pool;
@@ -120,6 +127,7 @@ struct objset {
     uint64_t next_obj_hint;
     uint8_t def_checksum, def_compress, def_comp_level;
     bool is_mos;
+    objset_free_fn free_fn; /* never NULL; zio_free by default */
 };
 
 int objset_open(struct pool *p, const struct blkptr *root, uint64_t ds_obj, struct objset **out);
