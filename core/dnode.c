@@ -236,12 +236,16 @@ tree_lookup(struct pool *p, const struct tree_root *tr, uint64_t blkid, struct b
     return 0;
 }
 
-/* Copies [boff, boff+len) of block blkid from the published tree into buf. */
+/*
+ * Copies [boff, boff+len) of block blkid from the published tree into buf. The caller holds
+ * tree_lock for reading, taken before it let go of the dnode lock under which it copied the
+ * tree root (dnode.c invariant 4): otherwise three commits could free and reuse the blocks of
+ * that root before the read starts.
+ */
 static int
-tree_read_block(struct pool *p, const struct tree_root *tr, uint32_t blksz, uint64_t blkid,
-                uint32_t boff, size_t len, uint8_t *buf)
+tree_read_block_locked(struct pool *p, const struct tree_root *tr, uint32_t blksz, uint64_t blkid,
+                       uint32_t boff, size_t len, uint8_t *buf)
 {
-    pthread_rwlock_rdlock(&p->tree_lock);
     struct blkptr bp;
     int rc = tree_lookup(p, tr, blkid, &bp);
     if (rc != 0)
@@ -264,7 +268,6 @@ tree_read_block(struct pool *p, const struct tree_root *tr, uint32_t blksz, uint
     memcpy(buf, ref.data + boff, len);
     blockref_release(&ref);
 out:
-    pthread_rwlock_unlock(&p->tree_lock);
     return rc;
 }
 
@@ -301,6 +304,8 @@ int
 dnode_read(struct dnode *dn, uint64_t off, size_t len, void *buf)
 {
     struct pool *p = dn->os->pool;
+    if (len > UINT64_MAX - off)
+        return -EINVAL;
     uint8_t *out = buf;
     while (len > 0) {
         pthread_mutex_lock(&dn->lock);
@@ -323,8 +328,10 @@ dnode_read(struct dnode *dn, uint64_t off, size_t len, void *buf)
         } else {
             struct tree_root tr;
             tree_root_snapshot(dn, &tr);
+            pthread_rwlock_rdlock(&p->tree_lock);
             pthread_mutex_unlock(&dn->lock);
-            int rc = tree_read_block(p, &tr, blksz, blkid, boff, n, out);
+            int rc = tree_read_block_locked(p, &tr, blksz, blkid, boff, n, out);
+            pthread_rwlock_unlock(&p->tree_lock);
             if (rc != 0)
                 return rc;
         }
@@ -356,7 +363,11 @@ fill_current(struct dnode *dn, const struct dnode_txg *self, uint64_t blkid, uin
     }
     struct tree_root tr;
     tree_root_snapshot(dn, &tr);
-    return tree_read_block(dn->os->pool, &tr, blksz, blkid, 0, blksz, data);
+    struct pool *p = dn->os->pool;
+    pthread_rwlock_rdlock(&p->tree_lock);
+    int rc = tree_read_block_locked(p, &tr, blksz, blkid, 0, blksz, data);
+    pthread_rwlock_unlock(&p->tree_lock);
+    return rc;
 }
 
 /* Returns the slot's dirty copy of blkid, creating it (with the current content if partial). */
@@ -436,7 +447,7 @@ dnode_write(struct dnode *dn, uint64_t txg, uint64_t off, size_t len, const void
         goto out;
     struct dnode_txg *slot = slot_get(dn, txg);
     rc = write_locked(dn, slot, off, len, buf);
-    if (off + len > dn->latest.size) {
+    if (rc == 0 && off + len > dn->latest.size) {
         dn->latest.size = off + len;
         dnode_attrs_dirty_locked(dn, txg);
     }
@@ -467,7 +478,8 @@ dnode_punch(struct dnode *dn, uint64_t txg, uint64_t off, uint64_t len)
         goto out;
     struct dnode_txg *slot = slot_get(dn, txg);
     uint32_t blksz = dn->latest.datablksz;
-    uint64_t limit_bytes = block_limit(dn) * blksz;
+    uint64_t blocks = block_limit(dn);
+    uint64_t limit_bytes = blocks > UINT64_MAX / blksz ? UINT64_MAX : blocks * blksz;
     uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
     if (end > limit_bytes)
         end = limit_bytes;
@@ -557,7 +569,8 @@ subtree_next_data(struct pool *p, const struct tree_root *tr, const struct blkpt
     return rc;
 }
 
-/* The first block id >= start that holds data in the published tree, or UINT64_MAX. */
+/* The first block id >= start that holds data in the published tree, or UINT64_MAX.
+ * Caller holds tree_lock for reading. */
 static int
 tree_next_data(struct pool *p, const struct tree_root *tr, uint64_t start, uint64_t *out)
 {
@@ -569,11 +582,9 @@ tree_next_data(struct pool *p, const struct tree_root *tr, uint64_t start, uint6
         return ERR(-ECORRUPT);
     bool found = false;
     int rc = 0;
-    pthread_rwlock_rdlock(&p->tree_lock);
     for (uint64_t t = start >> top_bits; t < tr->nblkptr && rc == 0 && !found; t++)
         rc = subtree_next_data(p, tr, &tr->blkptr[t], tr->nlevels - 1, t << top_bits, start, out,
                                &found);
-    pthread_rwlock_unlock(&p->tree_lock);
     return rc;
 }
 
@@ -645,21 +656,19 @@ dnode_extents(struct dnode *dn, uint64_t off, uint64_t len, obj_extent_fn fn, vo
             struct tree_root tr;
             tree_root_snapshot(dn, &tr);
             uint64_t nd = next_dirty_block(dn, blkid);
+            pthread_rwlock_rdlock(&p->tree_lock);
             pthread_mutex_unlock(&dn->lock);
             struct blkptr bp;
-            pthread_rwlock_rdlock(&p->tree_lock);
             rc = tree_lookup(p, &tr, blkid, &bp);
+            kind = bp_is_hole(&bp) ? 0 : 1;
+            if (rc == 0 && kind == 0) {
+                uint64_t nt;
+                rc = tree_next_data(p, &tr, blkid + 1, &nt);
+                next_blk = nt < nd ? nt : nd;
+            }
             pthread_rwlock_unlock(&p->tree_lock);
             if (rc != 0)
                 return rc;
-            kind = bp_is_hole(&bp) ? 0 : 1;
-            if (kind == 0) {
-                uint64_t nt;
-                rc = tree_next_data(p, &tr, blkid + 1, &nt);
-                if (rc != 0)
-                    return rc;
-                next_blk = nt < nd ? nt : nd;
-            }
         }
         uint64_t next = next_blk > UINT64_MAX / blksz ? end : next_blk * blksz;
         if (next > end || next <= pos)

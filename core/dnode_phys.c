@@ -74,7 +74,8 @@ dnode_phys_decode(const uint8_t in[static DNODE_SIZE], struct dnode_phys *dp)
         dp->nlevels < 1 || dp->nlevels > 20 || !cksum_is_valid(a->checksum) ||
         !compress_is_valid(a->compress) || a->copies < 1 || a->copies > BP_NDVAS ||
         !is_pow2(a->datablksz) || a->datablksz < SECTOR_SIZE || a->datablksz > BLOCK_MAX_SIZE ||
-        a->bonuslen > DNODE_BONUS_MAX(a->nblkptr))
+        a->bonuslen > DNODE_BONUS_MAX(a->nblkptr) || a->size > INT64_MAX ||
+        dp->nblocks > (UINT64_MAX >> SECTOR_SHIFT) / 2)
         return ERR(-ECORRUPT);
     for (unsigned i = 0; i < a->nblkptr; i++) {
         int rc = bp_decode(in + DNODE_CORE_SIZE + i * BP_SIZE, &dp->blkptr[i]);

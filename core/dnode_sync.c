@@ -462,7 +462,8 @@ write_indirects(struct sync_ctx *sc)
                 rc = zio_write(sc->p, sc->txg, ib->data, sc->indsz, &zp, &ib->oldbp, &newbp,
                                &reused);
                 newbp.fill = fill;
-                ASSERT(max_birth <= newbp.birth); /* invariant 1 */
+                if (rc == 0 && max_birth > newbp.birth)
+                    rc = ERR(-ECORRUPT); /* a child from disk claims a future birth */
             }
             if (rc == 0)
                 rc = replace_bp(sc, level, index, &ib->oldbp, &newbp, reused);

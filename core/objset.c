@@ -270,6 +270,7 @@ obj_alloc_number(struct objset *os, uint64_t txg, const struct dnode_attrs *attr
 {
     pthread_mutex_lock(&os->lock);
     int rc = 0;
+    struct dnode *created = NULL; /* our reference keeps it alive after the lock drops */
     for (uint64_t n = os->next_obj_hint;; n++) {
         if (n >= OBJSET_MAX_OBJ) {
             rc = -ENOSPC;
@@ -303,14 +304,14 @@ obj_alloc_number(struct objset *os, uint64_t txg, const struct dnode_attrs *attr
         pthread_mutex_unlock(&dn->lock);
         os->next_obj_hint = n + 1;
         *obj = n;
+        created = dn;
         break;
     }
     pthread_mutex_unlock(&os->lock);
     if (rc != 0)
         return rc;
-    struct dnode *dn = u64map_get(&os->handles, *obj);
-    rc = mark_dirty(dn, txg);
-    dnode_rele(dn);
+    rc = mark_dirty(created, txg);
+    dnode_rele(created);
     return rc;
 }
 
@@ -418,6 +419,8 @@ obj_punch(struct objset *os, struct tx *tx, uint64_t obj, uint64_t off, uint64_t
 int
 obj_truncate(struct objset *os, struct tx *tx, uint64_t obj, uint64_t size)
 {
+    if (size > INT64_MAX)
+        return -EFBIG;
     struct dnode *dn;
     int rc = with_dirty(os, tx->txg, obj, &dn);
     if (rc != 0)

@@ -244,6 +244,7 @@ struct pool {
     uint64_t dirty_total;
     uint64_t reserved[TXG_SLOTS]; /* space promised to dirty data of each txg (worst case) */
     int suspended;                /* sticky error of a failed commit, 0 if healthy */
+    bool quiescing;               /* the open txg is closing: tx_assign waits */
     bool stopping;
     bool config_dirty;
     pthread_t sync_thread;

@@ -7,9 +7,9 @@
  *        tx_assign ──► [ open txg T+1 ] ──(sync thread: close)──► [ syncing txg T ] ──► synced
  *
  * There is always exactly one open txg. The sync thread closes it when asked (pool_sync), when
- * txg_timeout_ms passes with dirty data, or when dirty data passes 20 % of dirty_max: it bumps
- * open_txg, waits for the closed txg's holds to drain (the quiesce step), then commits it with
- * pool_sync_txg() while writers go on filling the next txg.
+ * txg_timeout_ms passes with dirty data, or when dirty data passes 20 % of dirty_max: new
+ * transactions wait while the txg's holds drain (quiesce, normally microseconds), then the next
+ * txg opens and the closed one is committed with pool_sync_txg() while writers fill the next.
  *
  * Write throttle: a tx that finds dirty data above 60 % of dirty_max sleeps a little, growing
  * as dirty data approaches dirty_max (ZFS's delay curve); at dirty_max it waits for a commit.
@@ -19,6 +19,8 @@
  *   2. A txg is committed only after every tx assigned to it has committed (holds == 0).
  *   3. The sync thread is the only thread that writes blocks, labels or uberblocks.
  *   4. Once a commit fails the pool is suspended: no later txg is synced and tx_assign fails.
+ *   5. No tx of txg T+1 exists before every tx of T has committed (quiesce), so per-object state
+ *      copied into T+1's slot already contains all of T's changes.
  */
 #include <time.h>
 
@@ -92,6 +94,8 @@ tx_assign(struct pool *p, uint64_t dirty_estimate, struct tx *tx)
         return -EROFS;
     pthread_mutex_lock(&p->txg_lock);
     for (;;) {
+        while (p->quiescing && !p->suspended)
+            pthread_cond_wait(&p->txg_cv, &p->txg_lock);
         if (p->suspended) {
             pthread_mutex_unlock(&p->txg_lock);
             return -EIO;
@@ -173,12 +177,19 @@ sync_thread_main(void *arg)
         pthread_mutex_lock(&p->txg_lock);
         if (!work && p->sync_requested < p->open_txg)
             continue;
-        /* Close the open txg and wait for its holds to drain (invariant 2). */
+        /*
+         * Quiesce: new transactions wait while the open txg's holds drain, and only then does
+         * the next txg open (invariant 2 and 5). Opening T+1 before T drained would let a tx in T
+         * change an object after a tx in T+1 copied its state, and T+1's commit would undo it.
+         */
         uint64_t txg = p->open_txg;
-        p->open_txg = txg + 1;
-        p->syncing_txg = txg;
+        p->quiescing = true;
         while (p->holds[txg & 1] > 0)
             pthread_cond_wait(&p->txg_cv, &p->txg_lock);
+        p->open_txg = txg + 1;
+        p->syncing_txg = txg;
+        p->quiescing = false;
+        pthread_cond_broadcast(&p->txg_cv);
         pthread_mutex_unlock(&p->txg_lock);
 
         pthread_mutex_lock(&p->sync_lock);

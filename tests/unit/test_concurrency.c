@@ -6,6 +6,7 @@
  * everything must match and verify clean.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,4 +143,83 @@ Test(concurrency, writers_readers_and_commits_agree)
     struct verify_report r;
     cr_assert_eq(verify_pool(paths, 1, NULL, &r, NULL, NULL, &em), 0);
     cr_assert_eq(r.errors, 0);
+}
+
+/* ---- a tx of txg T that outlives the start of T's commit ---------------------------------- */
+
+struct late {
+    struct pool *p;
+    uint64_t x;
+    atomic_bool assigned;
+    uint64_t txg;
+};
+
+static void *
+syncer(void *arg)
+{
+    pool_sync(arg, NULL);
+    return NULL;
+}
+
+static void *
+late_writer(void *arg)
+{
+    struct late *l = arg;
+    struct tx tx;
+    cr_assert_eq(tx_assign(l->p, 0, &tx), 0);
+    atomic_store(&l->assigned, true);
+    l->txg = tx.txg;
+    cr_assert_eq(obj_write(pool_root_objset(l->p), &tx, l->x, 0, 5, "hello"), 0);
+    tx_commit(&tx);
+    return NULL;
+}
+
+Test(concurrency, next_txg_opens_only_after_the_closing_one_drained)
+{
+    const char *paths[1] = { test_dev[0] };
+    struct pool_opts po = { .create_files = true,
+                            .create_size = 128u << 20,
+                            .txg_timeout_ms = 60000 };
+    struct pool *p;
+    struct err_msg em = { 0 };
+    cr_assert_eq(pool_create("tank", paths, 1, &po, &p, &em), 0, "%s", em.text);
+    struct objset *os = pool_root_objset(p);
+    struct tx a;
+    uint64_t x, y;
+    cr_assert_eq(tx_assign(p, 0, &a), 0);
+    struct obj_create_opts co = { .type = OT_PLAIN, .blocksize = 4096 };
+    cr_assert_eq(obj_create(os, &a, &co, &x), 0);
+    cr_assert_eq(obj_create(os, &a, &co, &y), 0);
+    tx_commit(&a);
+    cr_assert_eq(pool_sync(p, NULL), 0);
+
+    cr_assert_eq(tx_assign(p, 0, &a), 0); /* A joins txg T and stays */
+    pthread_t s, b;
+    static struct late l;
+    l.p = p;
+    l.x = x;
+    atomic_store(&l.assigned, false);
+    pthread_create(&s, NULL, syncer, p); /* T starts closing */
+    usleep(20000);
+    pthread_create(&b, NULL, late_writer, &l); /* B wants the next txg */
+    usleep(50000);
+    cr_assert(!atomic_load(&l.assigned), "a tx joined txg %llu while txg %llu had holds",
+              (unsigned long long)l.txg, (unsigned long long)a.txg);
+    cr_assert_eq(obj_write(os, &a, x, 1 << 20, 5, "world"), 0);
+    cr_assert_eq(obj_destroy(os, &a, y), 0);
+    tx_commit(&a);
+    pthread_join(b, NULL);
+    pthread_join(s, NULL);
+    cr_assert_gt(l.txg, a.txg);
+    cr_assert_eq(pool_export(p), 0);
+    struct pool_import_opts io = { .tuning = { .txg_timeout_ms = 60000 } };
+    cr_assert_eq(pool_import(paths, 1, &io, &p, &em), 0, "%s", em.text);
+    struct obj_info info;
+    cr_assert_eq(obj_stat(pool_root_objset(p), x, &info), 0);
+    cr_assert_eq(info.size, (1u << 20) + 5, "A's write was undone by the later txg");
+    cr_assert_eq(obj_stat(pool_root_objset(p), y, &info), -ENOENT, "A's destroy was undone");
+    char buf[5];
+    cr_assert_eq(obj_read(pool_root_objset(p), x, 0, 5, buf), 0);
+    cr_assert_eq(memcmp(buf, "hello", 5), 0);
+    pool_close(p);
 }

@@ -476,3 +476,27 @@ Test(pool, add_vdev_online_grows_the_pool)
     free(buf);
     free(got);
 }
+
+Test(pool, huge_truncates_are_bounded_and_still_free_everything)
+{
+    struct pool *p = create_pool(1, 128u << 20);
+    uint64_t obj = make_obj(p, 4096, CKSUM_XXH3, COMPRESS_LZ4);
+    write_obj(p, obj, 0, "secret", 6);
+    cr_assert_eq(pool_sync(p, NULL), 0);
+    struct tx tx;
+    cr_assert_eq(tx_assign(p, 0, &tx), 0);
+    cr_assert_eq(obj_truncate(pool_root_objset(p), &tx, obj, UINT64_MAX), -EFBIG);
+    cr_assert_eq(obj_truncate(pool_root_objset(p), &tx, obj, INT64_MAX), 0);
+    cr_assert_eq(obj_truncate(pool_root_objset(p), &tx, obj, 0), 0);
+    cr_assert_eq(obj_truncate(pool_root_objset(p), &tx, obj, 4096), 0);
+    tx_commit(&tx);
+    char buf[6];
+    cr_assert_eq(obj_read(pool_root_objset(p), obj, 0, 6, buf), 0);
+    cr_assert_eq(memcmp(buf, "\0\0\0\0\0\0", 6), 0, "truncate to 0 left data behind");
+    cr_assert_eq(obj_read(pool_root_objset(p), obj, UINT64_MAX - 2, 6, buf), -EINVAL);
+    cr_assert_eq(pool_export(p), 0);
+    p = import_pool(1, 0);
+    cr_assert_eq(obj_read(pool_root_objset(p), obj, 0, 6, buf), 0);
+    cr_assert_eq(memcmp(buf, "\0\0\0\0\0\0", 6), 0, "truncate to 0 left data behind on disk");
+    pool_close(p);
+}
