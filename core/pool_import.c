@@ -105,6 +105,32 @@ try_load(struct pool *p, const struct uberblock *ub)
     return rc;
 }
 
+/*
+ * After a rewind, the uberblocks newer than the chosen one describe trees whose space the
+ * allocator (loaded from the older state) will hand out again. Zero their ring slots and flush
+ * before any write, so a crash before the first new commit cannot bring them back.
+ */
+static int
+forget_newer_uberblocks(struct pool *p, const struct uberblock *ubs, size_t nub, uint64_t chosen)
+{
+    static const uint8_t zero[UB_SLOT_SIZE];
+    for (size_t i = 0; i < nub; i++) {
+        if (ubs[i].txg <= chosen)
+            continue;
+        for (uint32_t v = 0; v < p->nvdevs; v++) {
+            struct vdev_backend *dev = p->vdevs[v]->dev;
+            for (int l = 0; l < LABEL_COUNT; l++) {
+                uint64_t off = label_offset(dev->size, l) + LABEL_RING_OFF +
+                               (ubs[i].txg % UB_SLOTS) * UB_SLOT_SIZE;
+                int rc = vdev_backend_write(dev, off, zero, sizeof(zero));
+                if (rc != 0)
+                    return rc;
+            }
+        }
+    }
+    return vdev_flush_all(p);
+}
+
 static int
 cmp_ub_desc(const void *a, const void *b)
 {
@@ -249,9 +275,18 @@ pool_import_backends(struct vdev_backend **devs, size_t n, const struct pool_imp
                          "pool '%s': no uberblock loads (%s)", p->name, err_str(last_err));
         goto fail;
     }
-    if (chosen->txg != newest_seen)
+    if (chosen->txg != newest_seen) {
         log_warn("pool '%s': rewound to txg %llu (newest seen %llu)", p->name,
                  (unsigned long long)chosen->txg, (unsigned long long)newest_seen);
+        if (!p->readonly) {
+            rc = forget_newer_uberblocks(p, ubs, nub, chosen->txg);
+            if (rc != 0) {
+                err_msg_set(em, rc, "pool '%s': cannot retire uberblocks newer than txg %llu: %s",
+                            p->name, (unsigned long long)chosen->txg, err_str(rc));
+                goto fail;
+            }
+        }
+    }
     /* Step 4. */
     txg_init(p, newest_seen + 1);
     p->synced_txg = chosen->txg;
