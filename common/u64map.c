@@ -4,18 +4,15 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "common/hash.h"
+
 static char tombstone_marker;
 #define U64MAP_TOMBSTONE ((void *)&tombstone_marker)
 
 static inline size_t
 hash_u64(uint64_t k)
 {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return (size_t)k;
+    return (size_t)hash_mix64(k);
 }
 
 void

@@ -60,6 +60,7 @@
 #include <string.h>
 
 #include "common/assert.h"
+#include "common/hash.h"
 
 enum arc_state {
     ARC_MRU = 0,
@@ -105,23 +106,12 @@ struct arc {
 
 /* Key hashing */
 
-static uint64_t
-mix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 static size_t
 key_hash(const struct arc_key *key)
 {
-    uint64_t h = mix64(key->vdev ^ 0x9e3779b97f4a7c15ULL);
-    h = mix64(h ^ key->offset);
-    h = mix64(h ^ key->birth);
+    uint64_t h = hash_mix64(key->vdev ^ 0x9e3779b97f4a7c15ULL);
+    h = hash_mix64(h ^ key->offset);
+    h = hash_mix64(h ^ key->birth);
     return (size_t)h;
 }
 

@@ -176,13 +176,7 @@ late_writer(void *arg)
 
 Test(concurrency, next_txg_opens_only_after_the_closing_one_drained)
 {
-    const char *paths[1] = { test_dev[0] };
-    struct pool_opts po = { .create_files = true,
-                            .create_size = 128u << 20,
-                            .txg_timeout_ms = 60000 };
-    struct pool *p;
-    struct err_msg em = { 0 };
-    cr_assert_eq(pool_create("tank", paths, 1, &po, &p, &em), 0, "%s", em.text);
+    struct pool *p = test_pool_create(128u << 20);
     struct objset *os = pool_root_objset(p);
     struct tx a;
     uint64_t x, y;
@@ -211,9 +205,7 @@ Test(concurrency, next_txg_opens_only_after_the_closing_one_drained)
     pthread_join(b, NULL);
     pthread_join(s, NULL);
     cr_assert_gt(l.txg, a.txg);
-    cr_assert_eq(pool_export(p), 0);
-    struct pool_import_opts io = { .tuning = { .txg_timeout_ms = 60000 } };
-    cr_assert_eq(pool_import(paths, 1, &io, &p, &em), 0, "%s", em.text);
+    p = test_pool_reimport(p);
     struct obj_info info;
     cr_assert_eq(obj_stat(pool_root_objset(p), x, &info), 0);
     cr_assert_eq(info.size, (1u << 20) + 5, "A's write was undone by the later txg");

@@ -34,19 +34,6 @@ collect(void *arg, uint64_t off, uint64_t len, bool is_data)
     return 0;
 }
 
-static struct pool *
-make_pool(void)
-{
-    const char *paths[1] = { test_dev[0] };
-    struct pool_opts po = { .create_files = true,
-                            .create_size = 256u << 20,
-                            .txg_timeout_ms = 600000 };
-    struct pool *p;
-    struct err_msg em = { 0 };
-    cr_assert_eq(pool_create("tank", paths, 1, &po, &p, &em), 0, "%s", em.text);
-    return p;
-}
-
 static uint64_t
 make_obj(struct pool *p, uint32_t bs)
 {
@@ -61,7 +48,7 @@ make_obj(struct pool *p, uint32_t bs)
 
 Test(extents, committed_data_is_exactly_the_nonzero_blocks)
 {
-    struct pool *p = make_pool();
+    struct pool *p = test_pool_create(256u << 20);
     const uint32_t bs = 4096;
     const unsigned nblocks = 1500;
     uint64_t obj = make_obj(p, bs);
@@ -110,7 +97,7 @@ Test(extents, committed_data_is_exactly_the_nonzero_blocks)
 
 Test(extents, uncommitted_writes_and_punches_show_at_once)
 {
-    struct pool *p = make_pool();
+    struct pool *p = test_pool_create(256u << 20);
     uint64_t obj = make_obj(p, 16384);
     uint8_t buf[16384];
     memset(buf, 7, sizeof(buf));
@@ -141,7 +128,7 @@ Test(extents, uncommitted_writes_and_punches_show_at_once)
 
 Test(extents, sparse_terabyte_object_is_walked_quickly)
 {
-    struct pool *p = make_pool();
+    struct pool *p = test_pool_create(256u << 20);
     uint64_t obj = make_obj(p, 16384);
     const uint64_t tib = 1ull << 40;
     uint8_t buf[16384];

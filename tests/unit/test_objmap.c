@@ -19,27 +19,11 @@ TestSuite(objmap, .init = test_tmpdir_setup, .fini = test_tmpdir_teardown, .time
 
 #define NKEYS 3000
 
-static struct pool *
-reimport(struct pool *p)
-{
-    const char *paths[1] = { test_dev[0] };
-    struct err_msg em = { 0 };
-    if (p != NULL)
-        cr_assert_eq(pool_export(p), 0);
-    struct pool_import_opts io = { .tuning = { .txg_timeout_ms = 60000 } };
-    cr_assert_eq(pool_import(paths, 1, &io, &p, &em), 0, "%s", em.text);
-    return p;
-}
-
 Test(objmap, matches_model_across_txgs_and_reimport)
 {
     const char *paths[1] = { test_dev[0] };
-    struct pool_opts po = { .create_files = true,
-                            .create_size = 128u << 20,
-                            .txg_timeout_ms = 60000 };
-    struct pool *p;
     struct err_msg em = { 0 };
-    cr_assert_eq(pool_create("tank", paths, 1, &po, &p, &em), 0, "%s", em.text);
+    struct pool *p = test_pool_create(128u << 20);
     struct tx tx;
     uint64_t obj;
     cr_assert_eq(tx_assign(p, 0, &tx), 0);
@@ -75,7 +59,7 @@ Test(objmap, matches_model_across_txgs_and_reimport)
         tx_commit(&tx);
         if (round % 7 == 6) {
             objmap_close(om);
-            p = reimport(p);
+            p = test_pool_reimport(p);
             cr_assert_eq(objmap_open(pool_root_objset(p), obj, &om), 0);
         } else if (round % 3 == 0) {
             cr_assert_eq(pool_sync(p, NULL), 0);

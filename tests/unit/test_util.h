@@ -14,6 +14,8 @@
 
 #include <criterion/criterion.h>
 
+#include "core/pool.h"
+
 static char test_dir[64];
 static char test_dev[4][128];
 
@@ -41,6 +43,31 @@ test_rnd(uint64_t *s)
     *s ^= *s >> 7;
     *s ^= *s << 17;
     return *s;
+}
+
+/* A one-device pool on test_dev[0] (a sparse file of size bytes) with commits only on request. */
+static inline struct pool *
+test_pool_create(uint64_t size)
+{
+    const char *paths[1] = { test_dev[0] };
+    struct pool_opts po = { .create_files = true, .create_size = size, .txg_timeout_ms = 600000 };
+    struct pool *p = NULL;
+    struct err_msg em = { 0 };
+    cr_assert_eq(pool_create("tank", paths, 1, &po, &p, &em), 0, "pool_create: %s", em.text);
+    return p;
+}
+
+/* Exports p (if not NULL) and imports test_dev[0] again. */
+static inline struct pool *
+test_pool_reimport(struct pool *p)
+{
+    const char *paths[1] = { test_dev[0] };
+    struct err_msg em = { 0 };
+    if (p != NULL)
+        cr_assert_eq(pool_export(p), 0);
+    struct pool_import_opts io = { .tuning = { .txg_timeout_ms = 600000 } };
+    cr_assert_eq(pool_import(paths, 1, &io, &p, &em), 0, "pool_import: %s", em.text);
+    return p;
 }
 
 #endif
