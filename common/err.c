@@ -10,6 +10,15 @@
 
 bool err_trace_enabled = false;
 
+/* LCPFS_ERR_TRACE=1 in the environment turns tracing on for any program linking this. */
+__attribute__((constructor)) static void
+err_trace_from_env(void)
+{
+    const char *env = getenv("LCPFS_ERR_TRACE");
+    if (env != NULL && *env != 0 && strcmp(env, "0") != 0)
+        err_trace_enabled = true;
+}
+
 const char *
 err_str(int err)
 {

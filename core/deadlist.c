@@ -114,7 +114,7 @@ summary_put(struct deadlist *dl, struct tx *tx, uint64_t key, const struct deadl
 int
 deadlist_create(struct objset *os, struct tx *tx, struct deadlist_phys *out)
 {
-    struct obj_create_opts o = { .type = OT_PLAIN, .blocksize = DEADLIST_BLOCKSIZE };
+    struct obj_create_opts o = { .type = OT_DEADLIST, .blocksize = DEADLIST_BLOCKSIZE };
     struct deadlist_phys p = { 0 };
     struct objmap *om = NULL;
     int rc = obj_create(os, tx, &o, &p.bps_obj);
@@ -193,7 +193,7 @@ deadlist_open(struct objset *os, const struct deadlist_phys *phys, struct deadli
     rc = obj_stat(os, phys->summary_obj, &si);
     if (rc != 0)
         return rc;
-    if (bi.type != OT_PLAIN || si.type != OT_MAP || bi.size % BP_SIZE != 0)
+    if (bi.type != OT_DEADLIST || si.type != OT_MAP || bi.size % BP_SIZE != 0)
         return ERR(-ECORRUPT);
     struct deadlist *dl = calloc(1, sizeof(*dl));
     if (dl == NULL)

@@ -5,7 +5,7 @@
  * the space of dead blocks born in any (mintxg, maxtxg] range is known without reading them.
  *
  * Storage: two objects of one object set, named by struct deadlist_phys (the caller stores it):
- *   bps_obj      OT_PLAIN (a dedicated type is still to be added to ondisk.h): an append-only
+ *   bps_obj      OT_DEADLIST: an append-only
  *                array of BP_SIZE-byte encoded block pointers; entry i is at offset i * BP_SIZE.
  *   summary_obj  an objmap keyed (mintxg, 0) -> DEADLIST_SUMMARY_SIZE bytes
  *                { u64 asize bytes, u64 psize bytes, u64 lsize bytes, u64 count } (LE).

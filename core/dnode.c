@@ -33,6 +33,7 @@
 #include "common/assert.h"
 #include "common/err.h"
 #include "core/pool_impl.h"
+#include "core/traverse.h"
 
 /* ---- block-id range sets ----------------------------------------------------------------------
  */
@@ -383,7 +384,7 @@ dirty_block_get(struct dnode *dn, struct dnode_txg *slot, uint64_t blkid, bool w
     if (!dn->os->is_mos && !dn->special) {
         /* Worst case: stored uncompressed, every copy, plus 1/32 for indirect blocks. */
         uint64_t need = (uint64_t)blksz * dn->latest.copies;
-        int rc = txg_reserve_space(dn->os->pool, slot->txg, need + need / 32);
+        int rc = txg_reserve_space(dn->os->pool, slot->txg, need + need / 32, dn->os);
         if (rc != 0)
             return rc;
     }
@@ -683,5 +684,64 @@ dnode_extents(struct dnode *dn, uint64_t off, uint64_t len, obj_extent_fn fn, vo
     }
     if (run_kind >= 0)
         rc = fn(arg, run_start, end - run_start, run_kind == 1);
+    return rc;
+}
+
+/* ---- changed blocks ---------------------------------------------------------------------------
+ */
+
+struct changed_walk {
+    struct blk_ranges *set;
+    unsigned shift;
+};
+
+static int
+changed_bp(void *arg, const struct traverse_pos *pos, const struct blkptr *bp)
+{
+    struct changed_walk *cw = arg;
+    unsigned bits = cw->shift * (unsigned)pos->level;
+    if (pos->level == 0 || bp_is_hole(bp)) {
+        uint64_t first = bits >= 64 ? 0 : pos->blkid << bits;
+        uint64_t last = bits >= 64 || (pos->blkid + 1) > (UINT64_MAX >> bits)
+                            ? UINT64_MAX
+                            : (pos->blkid + 1) << bits;
+        return blk_ranges_add(cw->set, first, last);
+    }
+    return 0; /* an indirect: its changed children are reported one by one */
+}
+
+/*
+ * Block ranges of the object changed after since_txg: committed blocks and holes born after it
+ * (a pre-order walk pruned by birth) plus every block written or punched in the open and syncing
+ * txgs. Sorted and merged; *out is owned by the caller (blk_ranges_release).
+ */
+int
+dnode_changed(struct dnode *dn, uint64_t since_txg, struct blk_ranges *out)
+{
+    struct pool *p = dn->os->pool;
+    memset(out, 0, sizeof(*out));
+    int rc = 0;
+    pthread_mutex_lock(&dn->lock);
+    for (int s = 0; s < TXG_SLOTS && rc == 0; s++) {
+        const struct dnode_txg *slot = &dn->txg[s];
+        if (slot->txg == 0)
+            continue;
+        size_t it = 0;
+        uint64_t key;
+        void *v;
+        while (rc == 0 && u64map_next(&slot->blocks, &it, &key, &v))
+            rc = blk_ranges_add(out, key, key + 1);
+        for (size_t i = 0; rc == 0 && i < slot->freed.n; i++)
+            rc = blk_ranges_add(out, slot->freed.r[i][0], slot->freed.r[i][1]);
+    }
+    struct dnode_phys dp = dn->phys;
+    pthread_rwlock_rdlock(&p->tree_lock);
+    pthread_mutex_unlock(&dn->lock);
+    struct changed_walk cw = { out, dp.a.indblkshift - 7u };
+    if (rc == 0 && dp.nlevels > 0)
+        rc = traverse_object(p, dn->obj, &dp, since_txg, true, changed_bp, &cw);
+    pthread_rwlock_unlock(&p->tree_lock);
+    if (rc != 0)
+        blk_ranges_release(out);
     return rc;
 }

@@ -350,11 +350,14 @@ replace_bp(struct sync_ctx *sc, int level, uint64_t index, const struct blkptr *
 {
     if (bp_is_hole(oldbp) && bp_is_hole(newbp))
         return 0; /* nothing changes: keep the old hole and its birth */
-    if (!reused)
+    if (!reused) {
         free_bp(sc, oldbp);
-    else
+    } else {
         sc->used_delta -= (int64_t)bp_asize(oldbp);
+        objset_account(sc->dn->os, oldbp, -1);
+    }
     sc->used_delta += (int64_t)bp_asize(newbp);
+    objset_account(sc->dn->os, newbp, +1);
     return set_bp(sc, level, index, newbp);
 }
 

@@ -66,10 +66,21 @@ free_now(struct objset *os, uint64_t txg, const struct blkptr *bp)
 }
 
 void
+objset_account(struct objset *os, const struct blkptr *bp, int sign)
+{
+    if (bp_is_hole(bp) || bp_is_embedded(bp))
+        return;
+    os->acct_asize += sign * (int64_t)bp_asize(bp);
+    os->acct_psize += sign * (int64_t)bp->psize;
+    os->acct_lsize += sign * (int64_t)bp->lsize;
+}
+
+void
 objset_free_bp(struct objset *os, uint64_t txg, const struct blkptr *bp)
 {
     if (bp_is_hole(bp) || bp_is_embedded(bp))
         return;
+    objset_account(os, bp, -1);
     os->free_fn(os, txg, bp);
 }
 
@@ -688,6 +699,9 @@ objset_sync(struct objset *os, uint64_t txg, unsigned pass, struct blkptr *root)
         return rc;
     if (!reused)
         objset_free_bp(os, txg, &os->root_bp);
+    else
+        objset_account(os, &os->root_bp, -1);
+    objset_account(os, &newbp, +1);
     newbp.fill = 1;
     os->root_bp = newbp;
     *root = newbp;

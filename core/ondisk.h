@@ -170,10 +170,11 @@ enum obj_type {
     OT_POOL_DIRECTORY = 3,   /* MOS object 1 */
     OT_SPACE_JOURNAL = 4,    /* allocation journal (appended every txg) */
     OT_SPACE_CHECKPOINT = 5, /* full allocated-extent list as of a txg */
-    OT_DSL_DATASET = 6,      /* dataset record (bonus) */
+    OT_DSL_DATASET = 6,      /* dataset, snapshot or bookmark records (core/dsl_record.h) */
     OT_PLAIN = 7,            /* uninterpreted user data (tests, stress) */
     OT_MAP = 8,              /* generic CoW B+tree nodes */
     OT_ZVOL = 9,             /* zvol data */
+    OT_DEADLIST = 10,        /* a deadlist's block pointer array (core/deadlist.h) */
     OT_TYPE_COUNT
 };
 
@@ -232,7 +233,7 @@ enum objset_type { OBJSET_TYPE_MOS = 1, OBJSET_TYPE_FS = 2, OBJSET_TYPE_ZVOL = 3
  *   16  u64 space journal object (current; 0 = none)
  *   24  u64 space checkpoint object (0 = none)
  *   32  u64 checkpoint txg (allocation state it captures: end of this txg)
- *   40  u64 root dataset object (OT_DSL_DATASET)
+ *   40  u64 root dataset object (OT_DSL_DATASET; every other record is found by type)
  *   48  u64 pool creation txg
  *   56  ... reserved for later objects (dataset directory map, error log, DDT, scan state), 0
  */
@@ -253,13 +254,6 @@ enum objset_type { OBJSET_TYPE_MOS = 1, OBJSET_TYPE_FS = 2, OBJSET_TYPE_ZVOL = 3
 #define SPACE_REC_SIZE 16u
 enum space_rec_kind { SPACE_REC_ALLOC = 0, SPACE_REC_FREE = 1, SPACE_REC_TXG = 2 };
 
-/*
- * Dataset record, the bonus of an OT_DSL_DATASET object (nblkptr 1, bonuslen DSL_DATASET_SIZE):
- *   0   blkptr (128)   root of the dataset's object set
- *   128 u64 creation txg
- *   136 u64 guid
- *   144 ... reserved for the dataset layer, 0
- */
-#define DSL_DATASET_SIZE 256u
+/* Dataset records (OT_DSL_DATASET objects): core/dsl_record.h and docs/FORMAT.md. */
 
 #endif

@@ -19,6 +19,7 @@
 #include "common/assert.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "core/dsl_impl.h"
 #include "core/pool_impl.h"
 #include "core/taskq.h"
 #include "core/vdev_backend.h"
@@ -82,7 +83,7 @@ pool_free_all(struct pool *p)
 {
     if (p == NULL)
         return;
-    objset_close(p->root_os);
+    dsl_unload(p);
     objset_close(p->mos);
     for (uint32_t i = 0; i < p->nvdevs; i++) {
         if (p->vdevs[i] != NULL)
@@ -212,9 +213,6 @@ pool_create_backends(const char *name, struct vdev_backend **devs, size_t n,
     struct obj_create_opts jo = { .type = OT_SPACE_JOURNAL,
                                   .blocksize = 16 * 1024,
                                   .compress = COMPRESS_OFF };
-    struct obj_create_opts ds = { .type = OT_DSL_DATASET,
-                                  .blocksize = 512,
-                                  .bonuslen = DSL_DATASET_SIZE };
     uint64_t dir_obj = 0;
     rc = objset_create_new(p, OBJSET_TYPE_MOS, 0, &p->mos);
     if (rc == 0)
@@ -224,25 +222,11 @@ pool_create_backends(const char *name, struct vdev_backend **devs, size_t n,
     if (rc == 0)
         rc = objset_obj_create_synctx(p->mos, txg, &jo, &p->journal_obj);
     if (rc == 0)
-        rc = objset_obj_create_synctx(p->mos, txg, &ds, &p->root_ds_obj);
-    uint8_t buf[POOL_DIR_SIZE > DSL_DATASET_SIZE ? POOL_DIR_SIZE : DSL_DATASET_SIZE];
+        rc = dsl_create_root(p, txg); /* the root dataset, named like the pool */
     if (rc == 0) {
+        uint8_t buf[POOL_DIR_SIZE];
         pool_dir_encode(p, buf);
         rc = obj_write_synctx(p->mos, txg, POOL_DIR_OBJ, 0, POOL_DIR_SIZE, buf);
-    }
-    if (rc == 0) {
-        struct blkptr hole;
-        bp_make_hole(&hole, OBJSET_PHYS_SIZE, OT_OBJSET, 0, 0);
-        dataset_record_encode(&hole, txg, pool_random_guid(), buf);
-        rc = obj_bonus_write_synctx(p->mos, txg, p->root_ds_obj, buf, DSL_DATASET_SIZE);
-    }
-    if (rc == 0)
-        rc = objset_create_new(p, OBJSET_TYPE_FS, p->root_ds_obj, &p->root_os);
-    if (rc == 0) {
-        /* An empty root object set is written in txg 1 like any other change. */
-        pthread_mutex_lock(&p->root_os->meta->lock);
-        dnode_attrs_dirty_locked(p->root_os->meta, txg);
-        pthread_mutex_unlock(&p->root_os->meta->lock);
     }
     if (rc == 0)
         rc = pool_sync_txg(p, txg);

@@ -27,6 +27,7 @@
 #include "core/pool.h"
 #include "core/range_tree.h"
 
+struct dsl;
 #define POOL_MAX_TOP_VDEVS 64
 #define TXG_SLOTS          2 /* open + syncing */
 
@@ -128,7 +129,14 @@ struct objset {
     uint8_t def_checksum, def_compress, def_comp_level;
     bool is_mos;
     objset_free_fn free_fn; /* never NULL; zio_free by default */
+    void *owner;            /* the dataset layer's node (dsl_node), NULL for the MOS */
+    /* sync thread: allocated/physical/logical bytes born minus freed since the owner took them */
+    int64_t acct_asize, acct_psize, acct_lsize;
+    /* the owner's unused space reservation: its own writes may use it (atomic) */
+    uint64_t rsv_own;
 };
+/* Space accounting of blocks born / rewritten in place (sync thread). */
+void objset_account(struct objset *os, const struct blkptr *bp, int sign);
 
 int objset_open(struct pool *p, const struct blkptr *root, uint64_t ds_obj, struct objset **out);
 int objset_create_new(struct pool *p, uint32_t type, uint64_t ds_obj, struct objset **out);
@@ -161,6 +169,8 @@ int dnode_attrs_dirty_locked(struct dnode *dn, uint64_t txg);
 int dnode_sync(struct dnode *dn, uint64_t txg, unsigned pass);
 bool dnode_is_dirty(struct dnode *dn);
 int dnode_extents(struct dnode *dn, uint64_t off, uint64_t len, obj_extent_fn fn, void *arg);
+/* Block ranges changed after since_txg, uncommitted changes included (see dnode.c). */
+int dnode_changed(struct dnode *dn, uint64_t since_txg, struct blk_ranges *out);
 /* Reads the committed block tree: calls fn for every non-hole BP (any level). For the verifier. */
 typedef int (*bp_visit_fn)(void *arg, const struct blkptr *bp, uint64_t parent_birth, int level,
                            uint64_t blkid);
@@ -227,6 +237,7 @@ struct pool {
     struct objset *mos;
     struct objset *root_os;
     uint64_t root_ds_obj;
+    struct dsl *dsl; /* the dataset layer (core/dsl_impl.h) */
     /* pool directory (MOS object 1) in memory */
     uint64_t journal_obj, checkpoint_obj, checkpoint_txg, create_txg;
     uint64_t journal_bytes; /* size of the journal object */
@@ -269,17 +280,15 @@ void txg_dirty_add(struct pool *p, uint64_t txg, uint64_t bytes);
  * indirect overhead). -ENOSPC when the pool, less slop, deferred frees and the promises already
  * made, cannot hold it. Promises end when the txg commits.
  */
-int txg_reserve_space(struct pool *p, uint64_t txg, uint64_t bytes);
+int txg_reserve_space(struct pool *p, uint64_t txg, uint64_t bytes, const struct objset *os);
+/* dsl.c: sum of the unused space reservations of all datasets (atomic read). */
+uint64_t dsl_rsv_unused_total(struct pool *p);
 /* pool_sync.c: commits txg (called by the sync thread with sync_lock held). */
 int pool_sync_txg(struct pool *p, uint64_t txg);
 int pool_write_config(struct pool *p, uint64_t txg, uint32_t state, unsigned label_mask);
 int pool_write_uberblocks(struct pool *p, uint64_t txg);
 void pool_dir_encode(const struct pool *p, uint8_t out[static POOL_DIR_SIZE]);
 int pool_dir_decode(struct pool *p, const uint8_t in[static POOL_DIR_SIZE]);
-void dataset_record_encode(const struct blkptr *root, uint64_t create_txg, uint64_t guid,
-                           uint8_t out[static DSL_DATASET_SIZE]);
-int dataset_record_decode(const uint8_t in[static DSL_DATASET_SIZE], struct blkptr *root,
-                          uint64_t *create_txg, uint64_t *guid);
 /* pool.c: shared by create and import */
 struct pool *pool_alloc(const struct pool_opts *opts);
 void pool_free_all(struct pool *p);

@@ -20,6 +20,7 @@
 #include "common/assert.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "core/dsl_impl.h"
 #include "core/pool_impl.h"
 #include "core/vdev_backend.h"
 
@@ -50,9 +51,8 @@ read_object(struct objset *os, uint64_t obj, uint8_t **out, size_t *len)
 static void
 unload(struct pool *p)
 {
-    objset_close(p->root_os);
+    dsl_unload(p);
     objset_close(p->mos);
-    p->root_os = NULL;
     p->mos = NULL;
     alloc_free(p->alloc);
     p->alloc = alloc_new();
@@ -89,19 +89,8 @@ try_load(struct pool *p, const struct uberblock *ub)
         p->journal_bytes = len;
         free(recs);
     }
-    uint8_t rec[DSL_DATASET_SIZE];
-    struct blkptr root;
-    uint64_t create_txg, guid;
-    if (rc == 0) {
-        rc = obj_bonus_read(p->mos, p->root_ds_obj, rec, sizeof(rec));
-        rc = rc == (int)sizeof(rec) ? 0 : rc < 0 ? rc : ERR(-ECORRUPT);
-    }
     if (rc == 0)
-        rc = dataset_record_decode(rec, &root, &create_txg, &guid);
-    if (rc == 0 && root.birth > ub->txg)
-        rc = ERR(-ECORRUPT);
-    if (rc == 0)
-        rc = objset_open(p, &root, p->root_ds_obj, &p->root_os);
+        rc = dsl_load(p); /* every dataset, snapshot and bookmark; heads' object sets open */
     return rc;
 }
 

@@ -8,8 +8,9 @@
  *   1. If the space journal has grown past journal_checkpoint_bytes, write a checkpoint of the
  *      allocated set as of the end of T-1 into a new object, start a new empty journal, and
  *      destroy the old journal and checkpoint (their frees land in the new journal, in T).
- *   2. Sync every dataset object set (pass 1): data, indirect and dnode blocks, root block;
- *      store each new root BP in its dataset record in the MOS.
+ *   2. The dataset layer's part (dsl_sync): sync every dirty dataset object set (data,
+ *      indirect and dnode blocks, root block), run the queued sync tasks (snapshots, creates,
+ *      destroys...), sync what they created, and write every changed dataset record to the MOS.
  *   3. Passes over the MOS until it converges: append the allocator's records for T to the
  *      journal object, then sync the MOS. Each pass allocates less than the previous one, because
  *      MOS blocks born in T are rewritten in place (zio invariant 2) and MOS blocks are never
@@ -37,6 +38,7 @@
 #include "common/endian.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "core/dsl_impl.h"
 #include "core/pool_impl.h"
 #include "core/vdev_backend.h"
 
@@ -69,28 +71,6 @@ pool_dir_decode(struct pool *p, const uint8_t in[static POOL_DIR_SIZE])
     p->create_txg = le64_get(in + 48);
     if (p->journal_obj == 0 || p->root_ds_obj == 0)
         return ERR(-ECORRUPT);
-    return 0;
-}
-
-void
-dataset_record_encode(const struct blkptr *root, uint64_t create_txg, uint64_t guid,
-                      uint8_t out[static DSL_DATASET_SIZE])
-{
-    memset(out, 0, DSL_DATASET_SIZE);
-    bp_encode(root, out);
-    le64_put(out + BP_SIZE, create_txg);
-    le64_put(out + BP_SIZE + 8, guid);
-}
-
-int
-dataset_record_decode(const uint8_t in[static DSL_DATASET_SIZE], struct blkptr *root,
-                      uint64_t *create_txg, uint64_t *guid)
-{
-    int rc = bp_decode(in, root);
-    if (rc != 0)
-        return rc;
-    *create_txg = le64_get(in + BP_SIZE);
-    *guid = le64_get(in + BP_SIZE + 8);
     return 0;
 }
 
@@ -141,28 +121,6 @@ maybe_checkpoint(struct pool *p, uint64_t txg)
     p->journal_obj = new_journal;
     p->journal_bytes = 0;
     return write_pool_dir(p, txg);
-}
-
-/* Step 2 for one dataset object set. */
-static int
-sync_dataset(struct pool *p, struct objset *os, uint64_t txg)
-{
-    if (!objset_is_dirty(os, txg))
-        return 0;
-    struct blkptr root;
-    int rc = objset_sync(os, txg, 1, &root);
-    if (rc != 0)
-        return rc;
-    uint8_t rec[DSL_DATASET_SIZE];
-    uint64_t create_txg, guid;
-    rc = obj_bonus_read(p->mos, os->ds_obj, rec, sizeof(rec));
-    if (rc < 0)
-        return rc;
-    rc = dataset_record_decode(rec, &(struct blkptr){ 0 }, &create_txg, &guid);
-    if (rc != 0)
-        return rc;
-    dataset_record_encode(&root, create_txg, guid, rec);
-    return obj_bonus_write_synctx(p->mos, txg, os->ds_obj, rec, sizeof(rec));
 }
 
 /* Step 3. */
@@ -266,8 +224,8 @@ int
 pool_sync_txg(struct pool *p, uint64_t txg)
 {
     int rc = maybe_checkpoint(p, txg);
-    if (rc == 0 && p->root_os != NULL)
-        rc = sync_dataset(p, p->root_os, txg);
+    if (rc == 0)
+        rc = dsl_sync(p, txg);
     if (rc == 0)
         rc = sync_mos(p, txg);
     if (rc != 0)

@@ -27,6 +27,7 @@
 #include "common/assert.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "core/dsl_impl.h"
 #include "core/pool_impl.h"
 
 #define DELAY_MIN_PCT  60
@@ -71,11 +72,15 @@ txg_dirty_add(struct pool *p, uint64_t txg, uint64_t bytes)
 }
 
 int
-txg_reserve_space(struct pool *p, uint64_t txg, uint64_t bytes)
+txg_reserve_space(struct pool *p, uint64_t txg, uint64_t bytes, const struct objset *os)
 {
     struct alloc_stats as;
     alloc_get_stats(p->alloc, &as);
     uint64_t usable = as.free > as.slop + as.deferred ? as.free - as.slop - as.deferred : 0;
+    /* Space others reserved and have not used is not ours to take (dsl.h reservations). */
+    uint64_t others = dsl_rsv_unused_total(p) - __atomic_load_n(&os->rsv_own, __ATOMIC_RELAXED);
+    if ((int64_t)others > 0)
+        usable = usable > others ? usable - others : 0;
     pthread_mutex_lock(&p->txg_lock);
     uint64_t promised = p->reserved[0] + p->reserved[1];
     int rc = 0;
@@ -148,8 +153,7 @@ static bool
 open_txg_has_work(struct pool *p)
 {
     return p->dirty_bytes[p->open_txg & 1] > 0 || p->holds[p->open_txg & 1] > 0 ||
-           p->config_dirty || objset_is_dirty(p->mos, p->open_txg) ||
-           (p->root_os != NULL && objset_is_dirty(p->root_os, p->open_txg));
+           p->config_dirty || objset_is_dirty(p->mos, p->open_txg) || dsl_is_dirty(p, p->open_txg);
 }
 
 static void *

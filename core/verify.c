@@ -18,6 +18,7 @@
 #include "common/endian.h"
 #include "core/cksum.h"
 #include "core/compress.h"
+#include "core/dsl_impl.h"
 #include "core/pool_impl.h"
 
 struct where {
@@ -33,6 +34,8 @@ struct vctx {
     verify_msg_fn msg;
     void *arg;
     struct range_tree *reach[POOL_MAX_TOP_VDEVS];
+    uint64_t window;       /* allocated bytes walked in the current dataset's birth window */
+    struct u64map windows; /* dataset record object -> window bytes + 1 (0 = not walked) */
 };
 
 static void report(struct vctx *v, uint64_t *counter, const struct where *w,
@@ -164,7 +167,7 @@ verify_block(struct vctx *v, const struct blkptr *bp, uint64_t parent_birth, con
 }
 
 static void walk_objset(struct vctx *v, const struct blkptr *root, uint64_t parent_birth,
-                        uint64_t ds_obj);
+                        uint64_t ds_obj, uint64_t min_birth);
 
 /* Visits one object's tree; returns the allocated bytes under it (for the used-bytes check). */
 struct obj_walk {
@@ -175,9 +178,13 @@ struct obj_walk {
     uint64_t used;
     bool is_meta; /* L0 blocks are dnode arrays: walk the objects in them */
     bool is_mos;
+    uint64_t min_birth; /* blocks born at or before were walked with an earlier snapshot */
+    bool pruned;        /* a subtree was skipped: used bytes cannot be checked */
 };
 
 static void walk_dnode_block(struct obj_walk *ow, uint64_t blkid, const uint8_t *data);
+static void walk_dataset(struct vctx *v, uint64_t obj, const struct dnode_phys *dp,
+                         uint64_t parent_birth);
 
 /* Walks the subtree at (level, index) whose BP is bp; returns its fill as counted. */
 static uint64_t
@@ -195,7 +202,16 @@ walk_tree(struct obj_walk *ow, const struct blkptr *bp, int level, uint64_t inde
                level);
         return bp->fill;
     }
+    if (bp->birth <= ow->min_birth) {
+        /* Shared with an earlier snapshot (birth-time rule), verified there. */
+        if (bp->birth > parent_birth)
+            report(v, &v->r->structure_errors, &w, bp, "born after its parent (txg %llu)",
+                   (unsigned long long)parent_birth);
+        ow->pruned = true;
+        return level == 0 ? 1 : bp->fill;
+    }
     ow->used += bp_asize(bp);
+    v->window += bp_asize(bp);
     bool need_data = level > 0 || ow->is_meta;
     uint8_t *data = NULL;
     if (!verify_block(v, bp, parent_birth, &w, need_data ? &data : NULL) || !need_data) {
@@ -234,7 +250,7 @@ walk_tree(struct obj_walk *ow, const struct blkptr *bp, int level, uint64_t inde
 
 static void
 walk_object(struct vctx *v, uint64_t ds_obj, uint64_t obj, const struct dnode_phys *dp,
-            uint64_t parent_birth, bool is_meta)
+            uint64_t parent_birth, bool is_meta, uint64_t min_birth)
 {
     struct obj_walk ow = { .v = v,
                            .ds_obj = ds_obj,
@@ -242,28 +258,19 @@ walk_object(struct vctx *v, uint64_t ds_obj, uint64_t obj, const struct dnode_ph
                            .dp = dp,
                            .shift = dp->a.indblkshift - 7u,
                            .is_meta = is_meta,
-                           .is_mos = ds_obj == 0 };
+                           .is_mos = ds_obj == 0,
+                           .min_birth = min_birth };
     v->r->objects++;
     for (unsigned i = 0; i < dp->a.nblkptr; i++)
         walk_tree(&ow, &dp->blkptr[i], dp->nlevels - 1, i, parent_birth);
-    if (ow.used != dp->used_bytes) {
+    if (!ow.pruned && ow.used != dp->used_bytes) {
         struct where w = { ds_obj, obj, -1, 0 };
         report(v, &v->r->structure_errors, &w, NULL,
                "dnode says %llu bytes used, its blocks take %llu",
                (unsigned long long)dp->used_bytes, (unsigned long long)ow.used);
     }
-    if (ds_obj == 0 && dp->a.type == OT_DSL_DATASET) {
-        struct blkptr root;
-        uint64_t create_txg, guid;
-        if (dp->a.bonuslen < DSL_DATASET_SIZE ||
-            dataset_record_decode(dp->a.bonus, &root, &create_txg, &guid) != 0) {
-            struct where w = { 0, obj, -1, 0 };
-            report(v, &v->r->structure_errors, &w, NULL, "bad dataset record");
-            return;
-        }
-        if (!bp_is_hole(&root))
-            walk_objset(v, &root, parent_birth, obj);
-    }
+    if (ds_obj == 0 && dp->a.type == OT_DSL_DATASET)
+        walk_dataset(v, obj, dp, parent_birth);
 }
 
 static void
@@ -280,12 +287,13 @@ walk_dnode_block(struct obj_walk *ow, uint64_t blkid, const uint8_t *data)
             continue;
         }
         if (dp.a.type != OT_NONE)
-            walk_object(ow->v, ow->ds_obj, obj, &dp, ow->v->r->txg, false);
+            walk_object(ow->v, ow->ds_obj, obj, &dp, ow->v->r->txg, false, ow->min_birth);
     }
 }
 
 static void
-walk_objset(struct vctx *v, const struct blkptr *root, uint64_t parent_birth, uint64_t ds_obj)
+walk_objset(struct vctx *v, const struct blkptr *root, uint64_t parent_birth, uint64_t ds_obj,
+            uint64_t min_birth)
 {
     struct where w = { ds_obj, 0, -1, 0 };
     uint8_t *data = NULL;
@@ -294,8 +302,11 @@ walk_objset(struct vctx *v, const struct blkptr *root, uint64_t parent_birth, ui
         report(v, &v->r->structure_errors, &w, root, "not an object set root");
         return;
     }
+    if (root->birth <= min_birth)
+        return; /* unchanged since the previous snapshot: walked with it */
     if (!verify_block(v, root, parent_birth, &w, &data))
         return;
+    v->window += bp_asize(root);
     struct dnode_phys meta;
     if (dnode_phys_decode(data, &meta) != 0 || meta.a.type != OT_DNODE) {
         report(v, &v->r->structure_errors, &w, root, "bad meta-dnode");
@@ -303,7 +314,103 @@ walk_objset(struct vctx *v, const struct blkptr *root, uint64_t parent_birth, ui
         return;
     }
     free(data);
-    walk_object(v, ds_obj, 0, &meta, root->birth, true);
+    walk_object(v, ds_obj, 0, &meta, root->birth, true, min_birth);
+}
+
+/*
+ * A dataset record: walk the object set of a head or snapshot over its birth window (after its
+ * previous snapshot), so every block of the pool is visited once, and remember the window's
+ * allocated bytes for the accounting check.
+ */
+static void
+walk_dataset(struct vctx *v, uint64_t obj, const struct dnode_phys *dp, uint64_t parent_birth)
+{
+    struct dsl_phys ph;
+    struct where w = { 0, obj, -1, 0 };
+    if (dp->a.bonuslen != DSL_RECORD_SIZE || dsl_phys_decode(dp->a.bonus, &ph) != 0) {
+        report(v, &v->r->structure_errors, &w, NULL, "bad dataset record");
+        return;
+    }
+    if (ph.kind == DSL_KIND_BOOKMARK || bp_is_hole(&ph.root))
+        return;
+    uint64_t saved = v->window;
+    v->window = 0;
+    walk_objset(v, &ph.root, parent_birth, obj, ph.prev_snap_txg);
+    u64map_put(&v->windows, obj, (void *)(uintptr_t)(v->window + 1));
+    v->window = saved;
+}
+
+struct dl_check {
+    struct vctx *v;
+    const struct dsl_node *n;
+    uint64_t max_birth;
+};
+
+static int
+check_dead_bp(void *arg, const struct blkptr *bp)
+{
+    struct dl_check *dc = arg;
+    struct vctx *v = dc->v;
+    struct where w = { dc->n->obj, 0, -1, 0 };
+    if (bp->birth > dc->max_birth)
+        report(v, &v->r->structure_errors, &w, bp,
+               "deadlist entry born after the previous snapshot (txg %llu)",
+               (unsigned long long)dc->max_birth);
+    for (int d = 0; d < bp_ndvas(bp); d++) {
+        const struct dva *dva = &bp->dva[d];
+        if (dva->vdev >= v->p->nvdevs ||
+            !range_tree_contains(v->reach[dva->vdev], dva->offset, dva_asize(dva)))
+            report(v, &v->r->structure_errors, &w, bp,
+                   "deadlist entry not held by any earlier snapshot");
+    }
+    return 0;
+}
+
+/*
+ * Accounting and deadlists, once every block was walked: referenced = previous snapshot's
+ * referenced - what died since it (the deadlist) + what was born since it (the window); a head's
+ * unique bytes = its window; every deadlist entry is older than the previous snapshot and held
+ * by some earlier snapshot's tree.
+ */
+static void
+check_datasets(struct vctx *v)
+{
+    struct dsl *d = v->p->dsl;
+    size_t it = 0;
+    uint64_t key;
+    void *val;
+    while (u64map_next(&d->by_obj, &it, &key, &val)) {
+        const struct dsl_node *n = val;
+        if (n->ph.kind == DSL_KIND_BOOKMARK)
+            continue;
+        struct where w = { n->obj, 0, -1, 0 };
+        char name[DSL_NAME_MAX + 1];
+        dsl_node_name(n, name, sizeof(name));
+        uintptr_t wv = (uintptr_t)u64map_get(&v->windows, n->obj);
+        if (wv == 0) {
+            report(v, &v->r->structure_errors, &w, NULL, "dataset '%s' was not walked", name);
+            continue;
+        }
+        uint64_t window = wv - 1;
+        struct deadlist_space dead;
+        deadlist_space(n->dl, &dead);
+        uint64_t prev_ref = n->prev_snap != NULL ? n->prev_snap->ph.ref_asize : 0;
+        if (prev_ref + window < dead.asize_bytes ||
+            prev_ref - dead.asize_bytes + window != n->ph.ref_asize)
+            report(v, &v->r->accounting_errors, &w, NULL,
+                   "'%s' records %llu bytes referenced, its blocks take %llu", name,
+                   (unsigned long long)n->ph.ref_asize,
+                   (unsigned long long)(prev_ref + window - dead.asize_bytes));
+        if (dsl_is_head(n) && n->ph.unique_asize != window)
+            report(v, &v->r->accounting_errors, &w, NULL,
+                   "'%s' records %llu unique bytes, %llu were born since its last snapshot", name,
+                   (unsigned long long)n->ph.unique_asize, (unsigned long long)window);
+        struct dl_check dc = { v, n, n->ph.prev_snap_txg };
+        int rc = deadlist_iterate(n->dl, check_dead_bp, &dc);
+        if (rc != 0)
+            report(v, &v->r->structure_errors, &w, NULL, "deadlist of '%s' unreadable: %s", name,
+                   err_str(rc));
+    }
 }
 
 struct extent_list {
@@ -407,8 +514,11 @@ verify_pool(const char *const *paths, size_t n, const struct verify_opts *opts,
             goto out;
         }
     }
-    walk_objset(&v, &p->mos->root_bp, r->txg, 0);
+    u64map_init(&v.windows);
+    walk_objset(&v, &p->mos->root_bp, r->txg, 0, 0);
+    check_datasets(&v);
     compare_allocation(&v);
+    u64map_release(&v.windows);
 out:
     for (uint32_t i = 0; i < p->nvdevs; i++)
         range_tree_free(v.reach[i]);

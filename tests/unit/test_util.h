@@ -15,6 +15,7 @@
 #include <criterion/criterion.h>
 
 #include "core/pool.h"
+#include "core/verify.h"
 
 static char test_dir[64];
 static char test_dev[4][128];
@@ -68,6 +69,27 @@ test_pool_reimport(struct pool *p)
     struct pool_import_opts io = { .tuning = { .txg_timeout_ms = 600000 } };
     cr_assert_eq(pool_import(paths, 1, &io, &p, &em), 0, "pool_import: %s", em.text);
     return p;
+}
+
+static inline void
+test_verify_msg(void *arg, const char *msg)
+{
+    (void)arg;
+    fprintf(stderr, "verifier: %s\n", msg);
+}
+
+/* Exports p, runs the offline verifier on test_dev[0] (must be clean) and imports again. */
+static inline struct pool *
+test_pool_verify(struct pool *p)
+{
+    const char *paths[1] = { test_dev[0] };
+    struct err_msg em = { 0 };
+    cr_assert_eq(pool_export(p), 0);
+    struct verify_report r;
+    cr_assert_eq(verify_pool(paths, 1, NULL, &r, test_verify_msg, NULL, &em), 0, "verify: %s",
+                 em.text);
+    cr_assert_eq(r.errors, 0, "verifier found %llu violations", (unsigned long long)r.errors);
+    return test_pool_reimport(NULL);
 }
 
 #endif
