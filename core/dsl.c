@@ -971,7 +971,8 @@ ds_tx_assign(struct dataset *ds, uint64_t bytes, struct tx *tx)
     pthread_rwlock_unlock(&p->dsl->lock);
     if (rc != 0)
         return rc;
-    rc = tx_assign(p, bytes, tx); /* never with dsl->lock held: it may wait for a commit */
+    /* Never with dsl->lock held: it may wait for a commit. */
+    rc = tx_assign_rsv(p, bytes, __atomic_load_n(&ds->os->rsv_own, __ATOMIC_RELAXED), tx);
     if (rc != 0)
         return rc;
     pthread_rwlock_rdlock(&p->dsl->lock);

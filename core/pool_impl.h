@@ -281,6 +281,12 @@ void txg_dirty_add(struct pool *p, uint64_t txg, uint64_t bytes);
  * made, cannot hold it. Promises end when the txg commits.
  */
 int txg_reserve_space(struct pool *p, uint64_t txg, uint64_t bytes, const struct objset *os);
+/*
+ * tx_assign for a writer whose own unused space reservation is own_rsv bytes: when the pool is
+ * short of space it first waits (at most three commits) for promised and deferred space to
+ * settle, so ENOSPC means the pool is really full (txg.c).
+ */
+int tx_assign_rsv(struct pool *p, uint64_t dirty_estimate, uint64_t own_rsv, struct tx *tx);
 /* dsl.c: sum of the unused space reservations of all datasets (atomic read). */
 uint64_t dsl_rsv_unused_total(struct pool *p);
 /* pool_sync.c: commits txg (called by the sync thread with sync_lock held). */

@@ -92,11 +92,47 @@ txg_reserve_space(struct pool *p, uint64_t txg, uint64_t bytes, const struct obj
     return rc;
 }
 
+/*
+ * Space throttle: when the bytes promised to the open and syncing txgs (worst case) crowd out a
+ * new change, wait for commits to turn promises into real allocations (usually far smaller:
+ * compression, holes, overwrites) and deferred frees into free space, before letting the write
+ * fail with ENOSPC. Called before the tx joins its txg, so waiting for a commit cannot deadlock.
+ */
+static void
+wait_for_space(struct pool *p, uint64_t estimate, uint64_t own_rsv)
+{
+    if (estimate == 0)
+        return;
+    for (int round = 0; round < TXG_SLOTS + 1; round++) {
+        struct alloc_stats as;
+        alloc_get_stats(p->alloc, &as);
+        uint64_t usable = as.free > as.slop + as.deferred ? as.free - as.slop - as.deferred : 0;
+        uint64_t others = dsl_rsv_unused_total(p);
+        others = others > own_rsv ? others - own_rsv : 0;
+        usable = usable > others ? usable - others : 0;
+        pthread_mutex_lock(&p->txg_lock);
+        uint64_t promised = p->reserved[0] + p->reserved[1];
+        uint64_t open = p->open_txg;
+        pthread_mutex_unlock(&p->txg_lock);
+        if (promised + estimate + estimate / 32 <= usable || (promised == 0 && as.deferred == 0))
+            return;
+        if (pool_wait_synced(p, open) != 0)
+            return;
+    }
+}
+
 int
 tx_assign(struct pool *p, uint64_t dirty_estimate, struct tx *tx)
 {
+    return tx_assign_rsv(p, dirty_estimate, 0, tx);
+}
+
+int
+tx_assign_rsv(struct pool *p, uint64_t dirty_estimate, uint64_t own_rsv, struct tx *tx)
+{
     if (p->readonly)
         return -EROFS;
+    wait_for_space(p, dirty_estimate, own_rsv);
     pthread_mutex_lock(&p->txg_lock);
     for (;;) {
         while (p->quiescing && !p->suspended)
