@@ -210,6 +210,8 @@ dsl_head_open_objset(struct pool *p, struct dsl_node *h, const struct blkptr *ro
     os->free_fn = head_free_block;
     objset_close(h->os);
     h->os = os;
+    if (h->parent == NULL)
+        p->root_os = os; /* pool_root_objset() follows a rollback of the root dataset */
     return 0;
 }
 
@@ -852,9 +854,10 @@ ds_open(struct pool *p, const char *name, struct dataset **out, struct err_msg *
         if (n->os == NULL) {
             struct objset *os = NULL;
             rc = objset_open(p, &n->ph.root, n->obj, &os);
-            if (rc == 0)
+            if (rc == 0) {
+                os->readonly = true; /* snapshots never change */
                 __atomic_store_n(&n->os, os, __ATOMIC_RELEASE);
-            else
+            } else
                 err_msg_set(em, rc, "cannot open snapshot '%s': %s", name, err_str(rc));
         }
         pthread_mutex_unlock(&d->os_lock);

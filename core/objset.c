@@ -357,6 +357,8 @@ obj_create(struct objset *os, struct tx *tx, const struct obj_create_opts *opts,
     int rc = attrs_from_opts(os, opts, &a);
     if (rc != 0)
         return rc;
+    if (os->readonly)
+        return -EROFS;
     return obj_alloc_number(os, tx->txg, &a, obj);
 }
 
@@ -375,6 +377,8 @@ objset_obj_create_synctx(struct objset *os, uint64_t txg, const struct obj_creat
 static int
 with_dirty(struct objset *os, uint64_t txg, uint64_t obj, struct dnode **dnp)
 {
+    if (os->readonly)
+        return -EROFS;
     int rc = dnode_hold(os, obj, false, dnp);
     if (rc != 0)
         return rc;

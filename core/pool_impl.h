@@ -130,6 +130,7 @@ struct objset {
     bool is_mos;
     objset_free_fn free_fn; /* never NULL; zio_free by default */
     void *owner;            /* the dataset layer's node (dsl_node), NULL for the MOS */
+    bool readonly;          /* a snapshot's object set: every change fails with -EROFS */
     /* sync thread: allocated/physical/logical bytes born minus freed since the owner took them */
     int64_t acct_asize, acct_psize, acct_lsize;
     /* the owner's unused space reservation: its own writes may use it (atomic) */

@@ -214,6 +214,11 @@ Test(dsl, snapshots_never_change)
     struct tx tx;
     cr_assert_eq(ds_tx_assign(ds, 1, &tx), -EROFS);
     cr_assert(ds_readonly(ds));
+    /* Even a caller that bypasses the dataset cannot change a snapshot's object set. */
+    cr_assert_eq(tx_assign(p, 1, &tx), 0);
+    cr_assert_eq(obj_write(ds_objset(ds), &tx, obj, 0, 1, "x"), -EROFS);
+    cr_assert_eq(obj_punch(ds_objset(ds), &tx, obj, 0, 4096), -EROFS);
+    tx_commit(&tx);
     ds_close(ds);
 
     p = test_pool_verify(p);
