@@ -62,7 +62,7 @@ struct dsl_node {
     /* published space (dsl->lock) */
     struct deadlist_space dl_total, dl_after_origin;
     uint64_t snap_unique; /* snapshots: bytes only this snapshot holds */
-    uint64_t used, usedbysnaps, usedbychildren, usedbyrefrsv, logicalused, physused;
+    uint64_t used, usedbyds, usedbysnaps, usedbychildren, usedbyrefrsv, logicalused, physused;
     /* heads: bytes of changes assigned to open txgs, per txg slot (atomic) */
     uint64_t pending[TXG_SLOTS];
 };

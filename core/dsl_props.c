@@ -5,8 +5,12 @@
  *
  * Space, for a head H with snapshots S1..Sn (oldest first) and origin O (clones):
  *   referenced          bytes reachable from H (kept in H's record, changed at every commit)
- *   usedbydataset       bytes born after H's newest snapshot that H still references
- *                       (H's unique bytes: what destroying H alone would free)
+ *   usedbydataset       bytes H references that were born after its origin (all of referenced
+ *                       for a non-clone): what destroying H would free once its snapshots are
+ *                       gone. For a clone: referenced - (O's referenced - the bytes of O that
+ *                       H's lineage killed, i.e. its deadlist bytes born up to O's txg)
+ *   written             bytes born after H's newest snapshot that H still references (its
+ *                       unique bytes, kept in the record)
  *   usedbysnapshots     sum over H and its snapshots of their deadlist bytes born after O: every
  *                       block dead in H's lineage sits on exactly one deadlist
  *   usedbychildren      sum of max(used, reservation) of the child heads
@@ -221,15 +225,19 @@ static uint64_t
 publish_head(struct pool *p, struct dsl_node *h, uint64_t *rsv_total)
 {
     uint64_t otxg = lineage_origin_txg(h);
-    struct deadlist_space snaps = { 0 };
+    struct deadlist_space snaps = { 0 }, killed_of_origin = { 0 }, part;
     deadlist_space(h->dl, &h->dl_total);
     deadlist_space_range(h->dl, otxg, UINT64_MAX, &h->dl_after_origin);
     sp_add(&snaps, &h->dl_after_origin);
+    deadlist_space_range(h->dl, 0, otxg, &part);
+    sp_add(&killed_of_origin, &part);
     for (size_t i = 0; i < h->snaps.n; i++) {
         struct dsl_node *s = h->snaps.v[i];
         deadlist_space(s->dl, &s->dl_total);
         deadlist_space_range(s->dl, otxg, UINT64_MAX, &s->dl_after_origin);
         sp_add(&snaps, &s->dl_after_origin);
+        deadlist_space_range(s->dl, 0, otxg, &part);
+        sp_add(&killed_of_origin, &part);
         struct dsl_node *next = s->next_snap != NULL ? s->next_snap : h;
         struct deadlist_space u;
         deadlist_space_range(next->dl, s->ph.prev_snap_txg, s->ph.create_txg, &u);
@@ -247,10 +255,14 @@ publish_head(struct pool *p, struct dsl_node *h, uint64_t *rsv_total)
     }
     uint64_t refrsv = dsl_prop_num(h, PROP_REFRESERVATION);
     uint64_t rsv = dsl_prop_num(h, PROP_RESERVATION);
+    uint64_t shared = 0; /* bytes of the origin H still references */
+    if (h->origin != NULL)
+        shared = sub0(h->origin->ph.ref_asize, killed_of_origin.asize_bytes);
+    h->usedbyds = sub0(h->ph.ref_asize, shared);
     h->usedbysnaps = snaps.asize_bytes;
     h->usedbychildren = children;
-    h->usedbyrefrsv = sub0(refrsv, h->ph.unique_asize);
-    h->used = h->ph.unique_asize + h->usedbysnaps + h->usedbychildren + h->usedbyrefrsv;
+    h->usedbyrefrsv = sub0(refrsv, h->usedbyds);
+    h->used = h->usedbyds + h->usedbysnaps + h->usedbychildren + h->usedbyrefrsv;
     h->logicalused = h->ph.ref_lsize + snaps.lsize_bytes + children_l;
     h->physused = h->ph.ref_psize + snaps.psize_bytes + children_p;
     uint64_t own = h->usedbyrefrsv + sub0(rsv, h->used);
@@ -309,7 +321,7 @@ dsl_fill_info(struct pool *p, const struct dsl_node *n, struct dsl_info *out)
     out->logicalreferenced = n->ph.ref_lsize;
     if (dsl_is_head(n)) {
         out->used = n->used;
-        out->usedbydataset = n->ph.unique_asize;
+        out->usedbydataset = n->usedbyds;
         out->usedbysnapshots = n->usedbysnaps;
         out->usedbychildren = n->usedbychildren;
         out->usedbyrefreservation = n->usedbyrefrsv;

@@ -239,6 +239,7 @@ Test(dsl, birth_time_rule_space_numbers)
     cr_assert_geq(a.referenced, 4 * MiB);
     cr_assert_eq(a.usedbysnapshots, 0);
     cr_assert_eq(a.usedbydataset, a.referenced);
+    cr_assert_eq(a.written, a.referenced);
 
     const char *s[] = { "tank/fs@s" };
     OK(dsl_snapshot(p, s, 1, &em));
@@ -254,16 +255,21 @@ Test(dsl, birth_time_rule_space_numbers)
                   (unsigned long long)sn.used);
     cr_assert_lt(sn.used, 1 * MiB + 256 * 1024); /* plus a few indirect/dnode blocks */
     cr_assert_eq(b.usedbysnapshots, sn.used);
+    cr_assert_eq(b.usedbydataset, b.referenced); /* freed if the snapshots went first */
+    cr_assert_lt(b.written, b.referenced);
     cr_assert_eq(b.used,
                  b.usedbydataset + b.usedbysnapshots + b.usedbychildren + b.usedbyrefreservation);
     cr_assert_geq(b.written, 1 * MiB);
 
     /* Destroying the snapshot frees exactly what it alone held. */
     uint64_t before = pool_used(p);
+    uint64_t root_before = info(p, "tank").used;
     uint64_t predicted = sn.used;
     OK(dsl_destroy(p, "tank/fs@s", 0, &em));
     uint64_t after = pool_used(p);
     assert_freed(before - after, predicted);
+    /* Exactly, in the accounting the verifier recomputes from the blocks: */
+    cr_assert_eq(root_before - info(p, "tank").used, predicted);
     cr_assert_eq(info(p, "tank/fs").usedbysnapshots, 0);
     p = test_pool_verify(p);
     check(p, "tank/fs", obj, 0, 1 * MiB, 2);
@@ -289,9 +295,11 @@ Test(dsl, destroying_a_middle_snapshot_frees_its_unique_blocks)
     struct dsl_info i2 = info(p, "tank/fs@2");
     cr_assert_geq(i2.used, 1 * MiB); /* [2M,3M) of seed 2 is only in @2 */
     uint64_t before = pool_used(p);
+    uint64_t root_before = info(p, "tank").used;
     OK(dsl_destroy(p, "tank/fs@2", 0, &em));
     uint64_t after = pool_used(p);
     assert_freed(before - after, i2.used);
+    cr_assert_eq(root_before - info(p, "tank").used, i2.used);
     check(p, "tank/fs@1", obj, 0, 8 * MiB, 1);
     check(p, "tank/fs@3", obj, 1 * MiB, 1 * MiB, 2);
     check(p, "tank/fs@3", obj, 2 * MiB, 2 * MiB, 3);
@@ -321,8 +329,19 @@ Test(dsl, clones_share_blocks_and_pin_their_origin)
     OK(dsl_clone(p, "tank/gold@base", "tank/vm1", NULL, 0, &em));
     cr_assert_lt(pool_used(p) - before, 256 * 1024, "a clone costs no data");
     cr_assert_str_eq(info(p, "tank/vm1").origin, "tank/gold@base");
+    struct dsl_info c0 = info(p, "tank/vm1");
+    cr_assert_eq(c0.referenced, info(p, "tank/gold@base").referenced);
+    cr_assert_eq(c0.usedbydataset, 0, "a new clone uses nothing: %llu",
+                 (unsigned long long)c0.usedbydataset);
     check(p, "tank/vm1", obj, 0, 4 * MiB, 1);
     OK(wr(p, "tank/vm1", obj, 0, 1 * MiB, 2));
+    pool_sync(p, NULL);
+    struct dsl_info c1 = info(p, "tank/vm1");
+    cr_assert_geq(c1.usedbydataset, 1 * MiB);
+    cr_assert_lt(c1.usedbydataset, 1 * MiB + 256 * 1024, "%llu",
+                 (unsigned long long)c1.usedbydataset);
+    cr_assert_eq(c1.usedbysnapshots, 0); /* the killed blocks belong to the origin */
+    cr_assert_eq(c1.used, c1.usedbydataset);
     OK(wr(p, "tank/gold", obj, 3 * MiB, 1 * MiB, 3));
     check(p, "tank/vm1", obj, 0, 1 * MiB, 2);
     check(p, "tank/vm1", obj, 1 * MiB, 3 * MiB, 1);
