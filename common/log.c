@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <syslog.h>
+
 static enum log_level current_level = LOG_LEVEL_INFO;
 static bool level_from_env_done;
 static const char *line_prefix;
@@ -50,12 +52,32 @@ log_set_prefix(const char *prefix)
     line_prefix = prefix;
 }
 
+static bool use_syslog;
+
+void
+log_use_syslog(bool on)
+{
+    if (on && !use_syslog)
+        openlog(line_prefix ? line_prefix : "lcpfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    else if (!on && use_syslog)
+        closelog();
+    use_syslog = on;
+}
+
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
     static const char *const names[] = { "error", "warning", "info", "debug" };
     if (level > log_get_level())
         return;
+    if (use_syslog) {
+        static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+        va_list ap;
+        va_start(ap, fmt);
+        vsyslog(prio[level], fmt, ap);
+        va_end(ap);
+        return;
+    }
     char line[1024];
     int n = snprintf(line, sizeof(line), "%s%s%s: ", line_prefix ? line_prefix : "",
                      line_prefix ? ": " : "", names[level]);

@@ -19,6 +19,8 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Optional prefix put before each line (e.g. the program name). Borrowed; must outlive logging. */
 void log_set_prefix(const char *prefix);
+/* Sends messages to syslog(3) (ident = the prefix) instead of stderr. */
+void log_use_syslog(bool on);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -948,6 +948,15 @@ alloc_get_stats(struct alloc *a, struct alloc_stats *out)
     pthread_mutex_unlock(&a->lock);
 }
 
+uint64_t
+alloc_vdev_allocated(struct alloc *a, uint32_t vdev)
+{
+    pthread_mutex_lock(&a->lock);
+    uint64_t v = vdev < a->nvdevs && a->vdevs[vdev] != NULL ? a->vdevs[vdev]->allocated : 0;
+    pthread_mutex_unlock(&a->lock);
+    return v;
+}
+
 int
 alloc_walk_allocated(struct alloc *a, alloc_walk_fn fn, void *arg)
 {

@@ -835,6 +835,17 @@ dsl_free_tree(struct pool *p, uint64_t txg, const struct blkptr *root, uint64_t 
     return traverse_objset(p, root, min_birth, free_one, &fc);
 }
 
+int
+dsl_name_of_record(struct pool *p, uint64_t record, char *buf, size_t len)
+{
+    pthread_rwlock_rdlock(&p->dsl->lock);
+    struct dsl_node *n = u64map_get(&p->dsl->by_obj, record);
+    if (n != NULL)
+        dsl_node_name(n, buf, len);
+    pthread_rwlock_unlock(&p->dsl->lock);
+    return n != NULL ? 0 : -ENOENT;
+}
+
 /* ---- handles -------------------------------------------------------------------------------- */
 
 int

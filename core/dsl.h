@@ -202,6 +202,9 @@ typedef int (*ds_changed_fn)(void *arg, uint64_t off, uint64_t len);
 int ds_changed_blocks(struct dataset *ds, uint64_t obj, const char *since, ds_changed_fn fn,
                       void *arg, struct err_msg *em);
 
+/* Name of the dataset whose record is MOS object `record` (error reports). -ENOENT. */
+int dsl_name_of_record(struct pool *p, uint64_t record, char *buf, size_t len);
+
 /* A property's effective numeric value for a handle (compression, checksum, copies, ...). */
 int ds_prop_num(struct dataset *ds, const char *prop, uint64_t *out);
 

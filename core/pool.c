@@ -380,6 +380,40 @@ pool_get_stats(struct pool *p, struct pool_stats *out)
     out->readonly = p->readonly;
 }
 
+int
+pool_get_vdev(struct pool *p, uint32_t i, struct pool_vdev_stats *out)
+{
+    if (i >= p->nvdevs)
+        return -ENOENT;
+    const struct vdev *vd = p->vdevs[i];
+    memset(out, 0, sizeof(*out));
+    snprintf(out->path, sizeof(out->path), "%s", vd->path);
+    out->guid = vd->guid;
+    out->size = vd->asize;
+    out->allocated = alloc_vdev_allocated(p->alloc, vd->id);
+    out->read_errors = __atomic_load_n(&vd->read_errors, __ATOMIC_RELAXED);
+    out->write_errors = __atomic_load_n(&vd->write_errors, __ATOMIC_RELAXED);
+    out->cksum_errors = __atomic_load_n(&vd->cksum_errors, __ATOMIC_RELAXED);
+    return 0;
+}
+
+uint64_t
+pool_get_errors(struct pool *p, pool_error_fn fn, void *arg)
+{
+    struct pool_error_info list[POOL_ERRLOG_MAX];
+    pthread_mutex_lock(&p->err_lock);
+    unsigned n = p->nerrors;
+    uint64_t total = p->errors_total;
+    for (unsigned i = 0; i < n; i++) {
+        const struct pool_error *e = &p->errlog[(total - 1 - i) % POOL_ERRLOG_MAX];
+        list[i] = (struct pool_error_info){ e->ds_obj, e->obj, e->blkid, e->level, e->err };
+    }
+    pthread_mutex_unlock(&p->err_lock);
+    for (unsigned i = 0; fn != NULL && i < n; i++)
+        fn(arg, &list[i]);
+    return total;
+}
+
 const char *
 pool_name(const struct pool *p)
 {

@@ -27,6 +27,7 @@
 #include "common/err.h"
 #include "core/cksum.h"
 #include "core/compress.h"
+#include "core/ondisk.h"
 
 struct pool;
 struct objset;
@@ -104,6 +105,25 @@ struct pool_stats {
     bool readonly, suspended;
 };
 void pool_get_stats(struct pool *p, struct pool_stats *out);
+
+/* One top-level vdev (format 1: a leaf device). */
+struct pool_vdev_stats {
+    char path[VDEV_PATH_MAX + 1];
+    uint64_t guid, size, allocated;
+    uint64_t read_errors, write_errors, cksum_errors;
+};
+/* Fills out for top-level vdev i (0 .. nvdevs-1); -ENOENT past the end. */
+int pool_get_vdev(struct pool *p, uint32_t i, struct pool_vdev_stats *out);
+
+/* The newest permanent errors (blocks no copy of which could be read), newest first. */
+struct pool_error_info {
+    uint64_t ds_obj, obj, blkid; /* dataset record (0 = MOS), object, block */
+    int level;
+    int err;
+};
+/* Calls fn for each remembered error (at most POOL_ERRLOG_MAX); returns the total ever seen. */
+typedef void (*pool_error_fn)(void *arg, const struct pool_error_info *e);
+uint64_t pool_get_errors(struct pool *p, pool_error_fn fn, void *arg);
 const char *pool_name(const struct pool *p);
 uint64_t pool_guid(const struct pool *p);
 

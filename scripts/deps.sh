@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config clang
   liblz4-dev libzstd-dev libxxhash-dev libssl-dev
   libcriterion-dev
+  libevent-dev libjansson-dev libinih-dev
 )
 
 missing=()
