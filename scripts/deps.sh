@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages LCPFS builds and tests with. Idempotent and quick when
-# everything is present: it asks dpkg first and calls apt-get only for what is missing.
+# Installs the Debian 12 packages LCPFS needs. Idempotent and quick when everything is present:
+# it asks dpkg first and calls apt-get only for what is missing.
+#   scripts/deps.sh          what building and running lcpfsd needs
+#   scripts/deps.sh test     that, plus the third-party clients the tests drive
 set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config clang
   liblz4-dev libzstd-dev libxxhash-dev libssl-dev
-  libcriterion-dev
   libevent-dev libjansson-dev libinih-dev
 )
+if [ "${1:-}" = "test" ]; then
+  PACKAGES+=(
+    libcriterion-dev
+    libnbd-bin python3-libnbd nbdfuse nbdkit qemu-utils fio gnutls-bin e2fsprogs
+  )
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-./scripts/deps.sh
+./scripts/deps.sh test
 
 BUILD=build/asan
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Asan >/dev/null
