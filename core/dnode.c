@@ -35,6 +35,8 @@
 #include "core/pool_impl.h"
 #include "core/traverse.h"
 
+#define READ_RUN_MAX (8u << 20) /* bytes read from the tree per dnode-lock round */
+
 /* ---- block-id range sets ----------------------------------------------------------------------
  */
 
@@ -196,11 +198,13 @@ tree_root_snapshot(const struct dnode *dn, struct tree_root *tr)
 }
 
 /*
- * Finds the level-0 BP of blkid in a published tree (caller holds tree_lock for read).
- * Validates every indirect block's shape; a bad one is -ECORRUPT.
+ * Finds the BP at level `target` (0 = data) above blkid in a published tree (caller holds
+ * tree_lock for read). Validates every indirect block's shape; a bad one is -ECORRUPT. A hole on
+ * the way is returned as is.
  */
 static int
-tree_lookup(struct pool *p, const struct tree_root *tr, uint64_t blkid, struct blkptr *out)
+tree_walk_to(struct pool *p, const struct tree_root *tr, uint64_t blkid, int target,
+             struct blkptr *out)
 {
     if (tr->nlevels == 0) {
         bp_make_hole(out, 0, OT_NONE, 0, 0);
@@ -213,7 +217,7 @@ tree_lookup(struct pool *p, const struct tree_root *tr, uint64_t blkid, struct b
         return 0;
     }
     struct blkptr bp = tr->blkptr[top_shift < 64 ? blkid >> top_shift : 0];
-    for (int level = tr->nlevels - 1; level >= 1; level--) {
+    for (int level = tr->nlevels - 1; level > target; level--) {
         if (bp_is_hole(&bp))
             break;
         if (bp.level != level || bp.lsize != (1u << tr->indblkshift)) {
@@ -237,6 +241,67 @@ tree_lookup(struct pool *p, const struct tree_root *tr, uint64_t blkid, struct b
     return 0;
 }
 
+/* The level-0 BP of blkid (see tree_walk_to). */
+static int
+tree_lookup(struct pool *p, const struct tree_root *tr, uint64_t blkid, struct blkptr *out)
+{
+    return tree_walk_to(p, tr, blkid, 0, out);
+}
+
+/*
+ * A lookup cursor for runs of consecutive blocks: it keeps the level-1 indirect block of the
+ * last lookup referenced, so the 1024 data BPs under one indirect block cost one cache lookup
+ * instead of one walk each. Used under tree_lock like tree_lookup.
+ */
+struct tree_cursor {
+    const struct tree_root *tr;
+    struct blockref l1;
+    uint64_t l1_index; /* blkid >> shift of l1 */
+    bool has_l1;
+};
+
+static void
+cursor_release(struct tree_cursor *c)
+{
+    if (c->has_l1)
+        blockref_release(&c->l1);
+    c->has_l1 = false;
+}
+
+static int
+tree_lookup_cursor(struct pool *p, struct tree_cursor *c, uint64_t blkid, struct blkptr *out)
+{
+    const struct tree_root *tr = c->tr;
+    unsigned shift = tr->indblkshift - 7;
+    if (tr->nlevels < 2)
+        return tree_lookup(p, tr, blkid, out);
+    uint64_t idx = blkid & ((1ull << shift) - 1);
+    if (!c->has_l1 || c->l1_index != blkid >> shift) {
+        cursor_release(c);
+        /* Walk down to the level-1 BP, then keep its block. */
+        struct blkptr l1bp;
+        int rc = tree_walk_to(p, tr, blkid, 1, &l1bp);
+        if (rc != 0)
+            return rc;
+        if (bp_is_hole(&l1bp)) {
+            bp_make_hole(out, 0, OT_NONE, 0, 0);
+            return 0;
+        }
+        if (l1bp.level != 1 || l1bp.lsize != (1u << tr->indblkshift)) {
+            pool_record_error(p, tr->ds_obj, tr->obj, 1, blkid >> shift, &l1bp, -ECORRUPT);
+            return ERR(-ECORRUPT);
+        }
+        rc = zio_read_ref(p, &l1bp, &c->l1);
+        if (rc != 0) {
+            pool_record_error(p, tr->ds_obj, tr->obj, 1, blkid >> shift, &l1bp, rc);
+            return rc;
+        }
+        c->has_l1 = true;
+        c->l1_index = blkid >> shift;
+    }
+    return bp_decode(c->l1.data + idx * BP_SIZE, out);
+}
+
 /*
  * Copies [boff, boff+len) of block blkid from the published tree into buf. The caller holds
  * tree_lock for reading, taken before it let go of the dnode lock under which it copied the
@@ -244,11 +309,12 @@ tree_lookup(struct pool *p, const struct tree_root *tr, uint64_t blkid, struct b
  * that root before the read starts.
  */
 static int
-tree_read_block_locked(struct pool *p, const struct tree_root *tr, uint32_t blksz, uint64_t blkid,
+tree_read_block_cursor(struct pool *p, struct tree_cursor *c, uint32_t blksz, uint64_t blkid,
                        uint32_t boff, size_t len, uint8_t *buf)
 {
+    const struct tree_root *tr = c->tr;
     struct blkptr bp;
-    int rc = tree_lookup(p, tr, blkid, &bp);
+    int rc = tree_lookup_cursor(p, c, blkid, &bp);
     if (rc != 0)
         goto out;
     if (bp_is_hole(&bp)) {
@@ -269,6 +335,16 @@ tree_read_block_locked(struct pool *p, const struct tree_root *tr, uint32_t blks
     memcpy(buf, ref.data + boff, len);
     blockref_release(&ref);
 out:
+    return rc;
+}
+
+static int
+tree_read_block_locked(struct pool *p, const struct tree_root *tr, uint32_t blksz, uint64_t blkid,
+                       uint32_t boff, size_t len, uint8_t *buf)
+{
+    struct tree_cursor c = { .tr = tr };
+    int rc = tree_read_block_cursor(p, &c, blksz, blkid, boff, len, buf);
+    cursor_release(&c);
     return rc;
 }
 
@@ -326,19 +402,43 @@ dnode_read(struct dnode *dn, uint64_t off, size_t len, void *buf)
             else
                 memset(out, 0, n);
             pthread_mutex_unlock(&dn->lock);
-        } else {
-            struct tree_root tr;
-            tree_root_snapshot(dn, &tr);
-            pthread_rwlock_rdlock(&p->tree_lock);
-            pthread_mutex_unlock(&dn->lock);
-            int rc = tree_read_block_locked(p, &tr, blksz, blkid, boff, n, out);
-            pthread_rwlock_unlock(&p->tree_lock);
-            if (rc != 0)
-                return rc;
+            off += n;
+            out += n;
+            len -= n;
+            continue;
         }
-        off += n;
-        out += n;
-        len -= n;
+        /*
+         * A run of blocks the dirty state does not cover comes from the tree: find how far it
+         * goes under the dnode lock, then read it with one cursor (one indirect-block lookup per
+         * 1024 blocks) under tree_lock only.
+         */
+        size_t run = n;
+        for (uint64_t b = blkid + 1; run < len && run < READ_RUN_MAX; b++) {
+            const uint8_t *d2 = dirty_lookup(dn, b, NULL, &zero);
+            if (d2 != NULL || zero)
+                break;
+            run += len - run < blksz ? len - run : blksz;
+        }
+        struct tree_root tr;
+        tree_root_snapshot(dn, &tr);
+        pthread_rwlock_rdlock(&p->tree_lock);
+        pthread_mutex_unlock(&dn->lock);
+        struct tree_cursor c = { .tr = &tr };
+        int rc = 0;
+        while (run > 0 && rc == 0) {
+            rc = tree_read_block_cursor(p, &c, blksz, blkid, boff, n, out);
+            off += n;
+            out += n;
+            len -= n;
+            run -= n;
+            blkid++;
+            boff = 0;
+            n = run < blksz ? run : blksz;
+        }
+        cursor_release(&c);
+        pthread_rwlock_unlock(&p->tree_lock);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
