@@ -56,6 +56,7 @@ struct dsl_node {
     struct objset *os;   /* heads always; snapshots on demand under dsl->os_lock */
     unsigned refs;       /* open handles, atomic */
     bool hot_dirty, cold_dirty;
+    uint8_t mark; /* graph walks of one sync task (dsl_ops.c destroy checks) */
     /* sync: space changes of the txg being committed, folded into ph when published */
     int64_t d_asize, d_psize, d_lsize, d_unique;
     int sync_err;

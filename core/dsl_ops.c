@@ -347,11 +347,38 @@ struct destroy_args {
     uint64_t txg;
 };
 
-static int check_head_tree(struct dsl_node *h, unsigned flags, uint64_t txg, struct err_msg *em);
+static int check_head_tree(struct dsl_node *h, unsigned flags, uint64_t txg, struct err_msg *em,
+                           unsigned depth);
+static int check_head_one(struct dsl_node *h, unsigned flags, uint64_t txg, struct err_msg *em,
+                          unsigned depth);
+
+/*
+ * The checks walk child and clone edges depth first with marks (1 = on the current path, 2 =
+ * checked): meeting a node on the path means the edges form a cycle (a rename or promote can
+ * make one), which a recursive destroy could not order, so it is refused.
+ */
+static void
+clear_marks(struct pool *p)
+{
+    size_t it = 0;
+    uint64_t key;
+    void *v;
+    while (u64map_next(&p->dsl->by_obj, &it, &key, &v))
+        ((struct dsl_node *)v)->mark = 0;
+}
 
 static int
-check_snapshot(struct dsl_node *s, unsigned flags, uint64_t txg, struct err_msg *em)
+cycle_error(struct err_msg *em)
 {
+    return err_msg_set(em, -ELOOP,
+                       "clones and children depend on each other in a cycle; "
+                       "destroy them one at a time");
+}
+
+static int
+check_snapshot(struct dsl_node *s, unsigned flags, uint64_t txg, struct err_msg *em, unsigned depth)
+{
+    (void)depth;
     char name[DSL_NAME_MAX + 1];
     dsl_node_name(s, name, sizeof(name));
     if (s->nholds > 0)
@@ -366,7 +393,7 @@ check_snapshot(struct dsl_node *s, unsigned flags, uint64_t txg, struct err_msg 
                            name, cname);
     }
     for (size_t i = 0; i < s->clones.n; i++) {
-        int rc = check_head_tree(s->clones.v[i], flags | DSL_DESTROY_RECURSIVE, txg, em);
+        int rc = check_head_tree(s->clones.v[i], flags | DSL_DESTROY_RECURSIVE, txg, em, depth + 1);
         if (rc != 0)
             return rc;
     }
@@ -374,7 +401,21 @@ check_snapshot(struct dsl_node *s, unsigned flags, uint64_t txg, struct err_msg 
 }
 
 static int
-check_head_tree(struct dsl_node *h, unsigned flags, uint64_t txg, struct err_msg *em)
+check_head_tree(struct dsl_node *h, unsigned flags, uint64_t txg, struct err_msg *em,
+                unsigned depth)
+{
+    if (h->mark == 1)
+        return cycle_error(em);
+    if (h->mark == 2)
+        return 0;
+    h->mark = 1;
+    int rc = check_head_one(h, flags, txg, em, depth);
+    h->mark = 2;
+    return rc;
+}
+
+static int
+check_head_one(struct dsl_node *h, unsigned flags, uint64_t txg, struct err_msg *em, unsigned depth)
 {
     char name[DSL_NAME_MAX + 1];
     dsl_node_name(h, name, sizeof(name));
@@ -390,9 +431,9 @@ check_head_tree(struct dsl_node *h, unsigned flags, uint64_t txg, struct err_msg
         return -EAGAIN;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < h->snaps.n; i++)
-        rc = check_snapshot(h->snaps.v[i], flags, txg, em);
+        rc = check_snapshot(h->snaps.v[i], flags, txg, em, depth + 1);
     for (size_t i = 0; rc == 0 && i < h->children.n; i++)
-        rc = check_head_tree(h->children.v[i], flags, txg, em);
+        rc = check_head_tree(h->children.v[i], flags, txg, em, depth + 1);
     return rc;
 }
 
@@ -486,8 +527,11 @@ destroy_task(struct pool *p, uint64_t txg, void *arg, struct err_msg *em)
         rc = collect_snaps(n, at + 1, true, &snaps);
         if (rc == 0 && snaps.n == 0)
             rc = err_msg_set(em, -ENOENT, "snapshot '%s' does not exist", a->name);
+        clear_marks(p);
+        for (size_t i = 0; i < snaps.n; i++)
+            snaps.v[i]->parent->mark = 1; /* a clone tree reaching back here is a cycle */
         for (size_t i = 0; rc == 0 && i < snaps.n; i++)
-            rc = check_snapshot(snaps.v[i], a->flags, txg, em);
+            rc = check_snapshot(snaps.v[i], a->flags, txg, em, 0);
         for (size_t i = 0; rc == 0 && i < snaps.n; i++) {
             struct dsl_node *s = snaps.v[i];
             while (rc == 0 && s->clones.n > 0)
@@ -507,14 +551,17 @@ destroy_task(struct pool *p, uint64_t txg, void *arg, struct err_msg *em)
         rc = dsl_node_destroy_obj(p, txg, n);
         return rc != 0 ? DSL_FATAL(p, rc) : 0;
     case DSL_KIND_SNAP:
-        rc = check_snapshot(n, a->flags, txg, em);
+        clear_marks(p);
+        n->parent->mark = 1; /* a clone tree reaching back to the head is a cycle */
+        rc = check_snapshot(n, a->flags, txg, em, 0);
         while (rc == 0 && n->clones.n > 0)
             rc = destroy_head_tree(p, txg, n->clones.v[0]);
         if (rc == 0)
             rc = dsl_snap_destroy(p, txg, n, NULL);
         return rc;
     default:
-        rc = check_head_tree(n, a->flags, txg, em);
+        clear_marks(p);
+        rc = check_head_tree(n, a->flags, txg, em, 0);
         if (rc == 0)
             rc = destroy_head_tree(p, txg, n);
         return rc;

@@ -476,6 +476,17 @@ promote_task(struct pool *p, uint64_t txg, void *arg, struct err_msg *em)
     if (!dsl_is_head(c) || c->origin == NULL)
         return err_msg_set(em, -EINVAL, "'%s' is not a clone", name);
     struct dsl_node *o = c->origin, *h = o->parent;
+    if (h->parent == NULL)
+        return err_msg_set(em, -EINVAL,
+                           "cannot promote '%s': its origin belongs to the pool's root dataset, "
+                           "which cannot become a clone",
+                           name);
+    for (const struct dsl_node *a = c->parent; a != NULL; a = a->parent)
+        if (a == h)
+            return err_msg_set(em, -EINVAL,
+                               "cannot promote '%s': it is below its origin's dataset, which "
+                               "would become a clone of its own descendant",
+                               name);
     size_t k = 0; /* snapshots h->snaps[0..k] move */
     while (h->snaps.v[k] != o)
         k++;

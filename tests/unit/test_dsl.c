@@ -116,13 +116,15 @@ pool_used(struct pool *p)
 
 /*
  * Space freed by a destroy, as the pool sees it, is the predicted data plus the destroyed
- * records and deadlist objects in the MOS (metadata, three copies): a few blocks, never less.
+ * records and deadlist objects in the MOS (metadata, three copies), less what the MOS grew
+ * meanwhile (the space journal, the dnode array): within a few blocks either way. The exact
+ * check is on the dataset accounting (root used), which the verifier recomputes from blocks.
  */
 static void
 assert_freed(uint64_t freed, uint64_t predicted)
 {
-    cr_assert_geq(freed, predicted, "freed %llu, predicted %llu", (unsigned long long)freed,
-                  (unsigned long long)predicted);
+    cr_assert_geq(freed + 64 * 1024, predicted, "freed %llu, predicted %llu",
+                  (unsigned long long)freed, (unsigned long long)predicted);
     cr_assert_leq(freed, predicted + 192 * 1024, "freed %llu, predicted %llu",
                   (unsigned long long)freed, (unsigned long long)predicted);
 }
