@@ -6,36 +6,74 @@
  * -------------------
  * The parent creates a pool of file vdevs, exports it and then runs rounds:
  *
- *   fork ──► child: import, send READY, random object workload ──► SIGKILL (or clean exit)
+ *   fork ──► child: import, send READY, random object + dataset workload ──► SIGKILL (or exit)
  *                       │ one record per operation, sent before its tx_commit
  *                       ▼
  *   parent: read records ──► reap ──► verify_pool ──► import ──► replay ──► compare ──► export
  *
  * The child reports every operation over a pipe as a fixed-size record {type, object, offset,
- * length, data seed, txg of its tx, op number} after the operation succeeded and before
- * tx_commit, and a SYNCED record with the txg pool_sync() returned. Written data is a pure
+ * length, data seed, txg of its tx, op number, head slot, ...} after the operation succeeded and
+ * before tx_commit, and a SYNCED record with the txg pool_sync() returned. Written data is a pure
  * function of (data seed, byte offset), so a record is enough to redo a write.
  *
- * The parent keeps a model of the pool as of the last verified state: per object its id,
- * properties, creation txg, size and contents (a flat buffer). After the child is reaped it runs
- * the offline verifier (0 violations), imports the pool, and checks that the imported txg is at
- * least every txg acknowledged as durable (nothing lost), that import did not rewind, then applies
- * exactly the reported operations with txg <= imported txg, in report order, and compares every
- * object — size, properties, creation txg, full contents — and the set of object ids with the
+ * The parent keeps a model of the pool as of the last verified state (stress_ds.h): per dataset
+ * head the objects with their id, properties, creation txg, size and contents (a flat buffer),
+ * and the namespace (below). After the child is reaped it runs the offline verifier (0
+ * violations), imports the pool, and checks that the imported txg is at least every txg
+ * acknowledged as durable (nothing lost), that import did not rewind, then applies exactly the
+ * reported operations with txg <= imported txg, in report order, and compares every object — size,
+ * properties, creation txg, full contents — and the set of object ids of every head with the
  * pool (nothing from the future, nothing lost). The model then is the pool's state.
+ *
+ * Datasets
+ * --------
+ * Besides the root dataset's objects the child works in up to seven more filesystems with fixed
+ * names (head slots, stress_ds.c): object ops inside them through ds_open/ds_tx_assign, reported
+ * like the root's (before tx_commit, with the tx's txg and the head slot), and namespace ops:
+ * create, snapshot (one to three heads in one call, the root included), destroy of snapshots and
+ * of heads (-r, and -R when clones depend on them), clone, rollback (to the newest snapshot, or to
+ * an older one with -r), promote, hold and release. A namespace op is a sync task: atomic, and
+ * durable when it returns 0. The child reports it twice:
+ *   INTENT  before the call (txg 0): from here on it may or may not have happened;
+ *   DONE    after the call returned 0, with S = the pool's synced txg read then.
+ * The op ran in one txg T with  (txg of every earlier record) <= T <= S < (txg of every later
+ * record): its task is queued on the open txg after the earlier records' txs committed, the call
+ * returns once T is synced, and the open txg is always above the synced one. So S keeps reported
+ * txgs non-decreasing (invariant 2) and the op replays in report order exactly where it happened
+ * relative to the data ops: a snapshot holds every write reported before it and none after, a
+ * rollback discards every write of its head reported before it.
+ *   Replay: a DONE op must apply (S <= imported txg, or a durable op was lost). An INTENT without
+ * DONE can only be the last record (the child died in the call, or before sending DONE). If an
+ * earlier record was not committed (txg > imported), the op cannot have happened (T >= that txg).
+ * Otherwise both outcomes are legal and the pool decides: the parent applies the op to a copy of
+ * the model, compares the namespace part quietly (names, origins, holds, head contents) and takes
+ * the copy if the pool matches it, else keeps the model without the op. The full comparison that
+ * follows reports any difference, so a half-done op (some of the snapshots of one call, part of
+ * a recursive destroy) fails either way.
+ *   Snapshot immutability: when the parent applies a snapshot it records model_hash() of the
+ * head's contents (ids, types, block sizes, properties, creation txgs, sizes, bytes). After every
+ * round every snapshot is read back from the pool, hashed the same way, and must equal the hash
+ * recorded at its creation. The model also keeps each snapshot's contents (the root's: the hash
+ * only), which clones and rollbacks copy, and the child checks random snapshot reads against it.
+ *   The model predicts the engine's answer to every namespace op (dsm_expect). The child reports
+ * only ops predicted to succeed; a few deliberate ones must be refused (a held snapshot, a head
+ * with snapshots without -r, rollback past newer snapshots without -r) and send no records, as
+ * nothing may change. Promotes the engine refuses (a clone of the root, or of an ancestor's
+ * snapshot) and destroys it refuses as cycles (-ELOOP) are predicted and not attempted.
  *
  * Invariants the checks rely on:
  *   1. A txg commits only after every tx assigned to it has committed (core/txg.c invariant 2),
  *      and each record is in the pipe before its tx commits, so every operation of a committed
  *      txg was reported.
- *   2. The child is single-threaded above the engine, so reported txgs never decrease and the
- *      operations with txg <= T are a prefix of the report order.
+ *   2. The child is single-threaded above the engine, so reported txgs never decrease (INTENT
+ *      records carry none) and the operations with txg <= T are a prefix of the report order.
  *   3. Pipe writes of at most PIPE_BUF bytes are atomic: a killed child never leaves half a
  *      record.
  *   4. Model buffers are zero past the object's size, so whole-buffer comparisons also check the
  *      tail of the last block.
  *   5. The parent never has the pool open while a child lives (it forks with no engine threads,
  *      imports only after waitpid), and every path after fork kills and reaps the child.
+ *   6. The child holds no dataset handle across steps, so namespace ops never see its handles.
  *
  * A failed round (any violation) is reported and the pool is recreated from scratch so later
  * rounds start from a known state; with --keep the failing device files are kept as
@@ -61,235 +99,24 @@
 #include "common/assert.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "core/dsl.h"
 #include "core/objset.h"
 #include "core/pool.h"
 #include "core/verify.h"
+#include "tests/stress/stress.h"
+#include "tests/stress/stress_ds.h"
 
-#define MAX_OBJS     16     /* live objects at most */
-#define OBJ_MAX      MiB(2) /* object size limit; model buffers are this big */
 #define MAX_DEVS     8
 #define HANG_MS      30000 /* a child that neither finishes nor gets ready this long is hung */
 #define CHILD_MAX_MS 20000 /* a child stops its batch after this long */
-#define POOL_NAME    "stress"
-
-/* ---- deterministic data ---------------------------------------------------------------------- */
-
-static uint64_t
-mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static uint64_t
-rnd(uint64_t *s)
-{
-    *s = mix64(*s);
-    return *s;
-}
-
-/* Uniform in [lo, hi]. */
-static uint64_t
-rnd_range(uint64_t *s, uint64_t lo, uint64_t hi)
-{
-    return lo + rnd(s) % (hi - lo + 1);
-}
-
-enum data_kind { DATA_ZERO, DATA_TEXT, DATA_RANDOM, DATA_SPARSE, DATA_KINDS };
-
-/*
- * Fills dst with the bytes a write of data seed `seed` puts at [off, off+len). The kind comes
- * from the seed: zeros (holes), 64-byte runs of letters (compressible), random (incompressible),
- * or one byte per 4 KiB (compresses to embedded block pointers).
- */
-static void
-data_fill(uint8_t *dst, uint64_t off, size_t len, uint64_t seed)
-{
-    switch (seed % DATA_KINDS) {
-    case DATA_ZERO:
-        memset(dst, 0, len);
-        break;
-    case DATA_TEXT:
-        for (size_t i = 0; i < len; i++)
-            dst[i] = (uint8_t)('a' + mix64(seed ^ ((off + i) / 64)) % 26);
-        break;
-    case DATA_RANDOM:
-        for (size_t i = 0; i < len; i++) {
-            uint64_t pos = off + i;
-            dst[i] = (uint8_t)(mix64(seed ^ (pos / 8)) >> (pos % 8 * 8));
-        }
-        break;
-    default:
-        for (size_t i = 0; i < len; i++)
-            dst[i] = (off + i) % 4096 == 0 ? (uint8_t)(seed | 1) : 0;
-        break;
-    }
-}
-
-/* ---- records --------------------------------------------------------------------------------- */
-
-enum rec_type {
-    REC_READY = 1, /* child imported the pool; txg = its synced txg */
-    REC_CREATE,    /* obj created; len = block size, attr = properties */
-    REC_WRITE,     /* [off, off+len) written with data seed `seed` */
-    REC_PUNCH,     /* [off, off+len) punched */
-    REC_TRUNCATE,  /* size set to off */
-    REC_DESTROY,   /* obj destroyed */
-    REC_PROPS,     /* properties set to attr */
-    REC_SYNCED,    /* pool_sync() returned: txg is durable */
-};
-
-/* One report from the child; written with a single write(2) (invariant 3). */
-struct rec {
-    uint32_t type; /* enum rec_type */
-    uint32_t attr; /* checksum | compress << 8 | level << 16 | copies << 24 */
-    uint64_t obj;
-    uint64_t off;
-    uint64_t len;
-    uint64_t seed; /* data seed of a write */
-    uint64_t txg;  /* txg of the op's tx; REC_SYNCED/READY: the synced txg */
-    uint64_t opno; /* op number within the round */
-};
-_Static_assert(sizeof(struct rec) <= PIPE_BUF, "records must be written atomically");
-
-static const char *const rec_names[] = { "?",        "ready",   "create", "write", "punch",
-                                         "truncate", "destroy", "props",  "synced" };
-
-#define ATTR(ck, comp, lvl, copies) \
-    ((uint32_t)(ck) | (uint32_t)(comp) << 8 | (uint32_t)(lvl) << 16 | (uint32_t)(copies) << 24)
-#define ATTR_CK(a)     ((uint8_t)(a))
-#define ATTR_COMP(a)   ((uint8_t)((a) >> 8))
-#define ATTR_LEVEL(a)  ((uint8_t)((a) >> 16))
-#define ATTR_COPIES(a) ((uint8_t)((a) >> 24))
-
-/* ---- model ----------------------------------------------------------------------------------- */
-
-struct mobj {
-    bool live;
-    uint64_t id;
-    uint32_t blocksize;
-    uint32_t attr; /* ATTR() of the properties */
-    uint64_t gen;  /* creation txg */
-    uint64_t size;
-    uint8_t *data; /* OBJ_MAX bytes once used; zero past size (invariant 4) */
-};
-
-struct model {
-    struct mobj objs[MAX_OBJS];
-    unsigned nlive;
-};
-
-static struct mobj *
-model_find(struct model *m, uint64_t id)
-{
-    for (unsigned i = 0; i < MAX_OBJS; i++)
-        if (m->objs[i].live && m->objs[i].id == id)
-            return &m->objs[i];
-    return NULL;
-}
-
-static void
-model_reset(struct model *m)
-{
-    for (unsigned i = 0; i < MAX_OBJS; i++) {
-        free(m->objs[i].data);
-        m->objs[i] = (struct mobj){ 0 };
-    }
-    m->nlive = 0;
-}
-
-/*
- * Applies one operation record. Returns 0, or -EINVAL with the reason in why when the record
- * does not fit the model (an id created twice, an op on an object that does not exist).
- */
-static int
-model_apply(struct model *m, const struct rec *r, char *why, size_t whylen)
-{
-    struct mobj *o = model_find(m, r->obj);
-    if (r->type == REC_CREATE) {
-        if (o != NULL) {
-            snprintf(why, whylen, "object %llu created while it exists",
-                     (unsigned long long)r->obj);
-            return -EINVAL;
-        }
-        for (unsigned i = 0; i < MAX_OBJS && o == NULL; i++)
-            if (!m->objs[i].live)
-                o = &m->objs[i];
-        if (o == NULL) {
-            snprintf(why, whylen, "more than %d objects", MAX_OBJS);
-            return -EINVAL;
-        }
-        if (o->data == NULL && (o->data = calloc(1, OBJ_MAX)) == NULL) {
-            snprintf(why, whylen, "out of memory");
-            return -ENOMEM;
-        }
-        *o = (struct mobj){ .live = true,
-                            .id = r->obj,
-                            .blocksize = (uint32_t)r->len,
-                            .attr = r->attr,
-                            .gen = r->txg,
-                            .data = o->data };
-        m->nlive++;
-        return 0;
-    }
-    if (o == NULL) {
-        snprintf(why, whylen, "op %llu on object %llu which does not exist",
-                 (unsigned long long)r->opno, (unsigned long long)r->obj);
-        return -EINVAL;
-    }
-    switch (r->type) {
-    case REC_WRITE:
-        data_fill(o->data + r->off, r->off, r->len, r->seed);
-        if (r->off + r->len > o->size)
-            o->size = r->off + r->len;
-        break;
-    case REC_PUNCH:
-        if (r->off < o->size)
-            memset(o->data + r->off, 0, (r->len < o->size - r->off ? r->len : o->size - r->off));
-        break;
-    case REC_TRUNCATE:
-        if (r->off < o->size)
-            memset(o->data + r->off, 0, o->size - r->off);
-        o->size = r->off;
-        break;
-    case REC_DESTROY:
-        memset(o->data, 0, o->size);
-        o->live = false;
-        m->nlive--;
-        break;
-    case REC_PROPS:
-        o->attr = r->attr;
-        break;
-    default:
-        snprintf(why, whylen, "unknown record type %u", r->type);
-        return -EINVAL;
-    }
-    return 0;
-}
+#define DS_STEP_PCT  25    /* percent of the child's steps that go to stress_ds.c */
 
 /* ---- the child: a random workload that reports every operation ------------------------------- */
 
-struct child {
-    struct pool *pool;
-    struct objset *os;
-    struct model *m; /* the parent's model, copied by fork; kept in step with the ops */
-    int fd;          /* pipe to the parent */
-    uint64_t rng;
-    uint64_t seed;
-    uint64_t opno;
-    unsigned round;
-    uint8_t *buf; /* OBJ_MAX scratch */
-};
-
-static int child_fail(const struct child *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int
+int
 child_fail(const struct child *c, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[768];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -299,7 +126,7 @@ child_fail(const struct child *c, const char *fmt, ...)
     return -1;
 }
 
-static int
+int
 child_send(const struct child *c, const struct rec *r)
 {
     ssize_t n = write(c->fd, r, sizeof(*r));
@@ -308,170 +135,13 @@ child_send(const struct child *c, const struct rec *r)
     return 0;
 }
 
-static uint32_t
-child_random_attr(struct child *c)
-{
-    static const uint8_t cks[] = { CKSUM_XXH3, CKSUM_SHA256, CKSUM_BLAKE2B, CKSUM_OFF };
-    static const uint8_t comps[] = { COMPRESS_OFF, COMPRESS_LZ4, COMPRESS_ZSTD };
-    uint8_t ck = cks[rnd(&c->rng) % 4], comp = comps[rnd(&c->rng) % 3];
-    uint8_t level = comp == COMPRESS_ZSTD ? (uint8_t)rnd_range(&c->rng, 1, 9) : 0;
-    unsigned r = (unsigned)(rnd(&c->rng) % 16);
-    uint8_t copies = r == 0 ? 3 : r < 3 ? 2 : 1;
-    return ATTR(ck, comp, level, copies);
-}
-
-/* Runs one operation in its own tx: do it, report it, commit (invariant 1), update the model. */
-static int
-child_op(struct child *c, struct rec *r)
-{
-    struct tx tx;
-    int rc = tx_assign(c->pool, r->type == REC_WRITE ? r->len : 0, &tx);
-    if (rc != 0)
-        return child_fail(c, "tx_assign: %s", err_str(rc));
-    r->txg = tx.txg;
-    r->opno = c->opno++;
-    switch (r->type) {
-    case REC_CREATE: {
-        struct obj_create_opts o = { .type = OT_PLAIN,
-                                     .blocksize = (uint32_t)r->len,
-                                     .checksum = ATTR_CK(r->attr),
-                                     .compress = ATTR_COMP(r->attr),
-                                     .compress_level = ATTR_LEVEL(r->attr),
-                                     .copies = ATTR_COPIES(r->attr) };
-        rc = obj_create(c->os, &tx, &o, &r->obj);
-        break;
-    }
-    case REC_WRITE:
-        data_fill(c->buf, r->off, r->len, r->seed);
-        rc = obj_write(c->os, &tx, r->obj, r->off, r->len, c->buf);
-        break;
-    case REC_PUNCH:
-        rc = obj_punch(c->os, &tx, r->obj, r->off, r->len);
-        break;
-    case REC_TRUNCATE:
-        rc = obj_truncate(c->os, &tx, r->obj, r->off);
-        break;
-    case REC_DESTROY:
-        rc = obj_destroy(c->os, &tx, r->obj);
-        break;
-    case REC_PROPS:
-        rc = obj_set_props(c->os, &tx, r->obj, ATTR_CK(r->attr), ATTR_COMP(r->attr),
-                           ATTR_LEVEL(r->attr), ATTR_COPIES(r->attr));
-        break;
-    default:
-        BUG("unknown op");
-    }
-    if (rc != 0) {
-        tx_commit(&tx);
-        return child_fail(c, "op %llu: %s object %llu: %s", (unsigned long long)r->opno,
-                          rec_names[r->type], (unsigned long long)r->obj, err_str(rc));
-    }
-    rc = child_send(c, r);
-    tx_commit(&tx);
-    if (rc != 0)
-        return rc;
-    char why[160];
-    if (model_apply(c->m, r, why, sizeof(why)) != 0)
-        return child_fail(c, "op %llu: %s", (unsigned long long)r->opno, why);
-    return 0;
-}
-
-/* Reads a random range of a live object and compares it with the model (reads see everything). */
-static int
-child_check_read(struct child *c, const struct mobj *o)
-{
-    uint64_t off = rnd(&c->rng) % OBJ_MAX;
-    size_t len = (size_t)rnd_range(&c->rng, 1, OBJ_MAX - off < KiB(256) ? OBJ_MAX - off : KiB(256));
-    int rc = obj_read(c->os, o->id, off, len, c->buf);
-    if (rc != 0)
-        return child_fail(c, "obj_read object %llu [%llu, +%zu): %s", (unsigned long long)o->id,
-                          (unsigned long long)off, len, err_str(rc));
-    if (memcmp(c->buf, o->data + off, len) != 0) {
-        size_t i = 0;
-        while (c->buf[i] == o->data[off + i])
-            i++;
-        return child_fail(c, "object %llu reads %#x at %llu, expected %#x (after op %llu)",
-                          (unsigned long long)o->id, c->buf[i], (unsigned long long)(off + i),
-                          o->data[off + i], (unsigned long long)c->opno);
-    }
-    struct obj_info info = { 0 };
-    rc = obj_stat(c->os, o->id, &info);
-    if (rc != 0 || info.size != o->size)
-        return child_fail(c, "obj_stat object %llu: rc %d size %llu, expected %llu",
-                          (unsigned long long)o->id, rc, (unsigned long long)info.size,
-                          (unsigned long long)o->size);
-    return 0;
-}
-
-/* Picks and runs one random step of the workload. */
+/* Picks and runs one random step: the root's object workload, or a dataset step. */
 static int
 child_step(struct child *c)
 {
-    struct model *m = c->m;
-    struct mobj *live[MAX_OBJS];
-    unsigned n = 0;
-    for (unsigned i = 0; i < MAX_OBJS; i++)
-        if (m->objs[i].live)
-            live[n++] = &m->objs[i];
-    unsigned pick = (unsigned)(rnd(&c->rng) % 100);
-    if (n == 0 || (pick < 6 && n < MAX_OBJS)) {
-        struct rec r = { .type = REC_CREATE,
-                         .len = 512u << rnd(&c->rng) % 9,
-                         .attr = child_random_attr(c) };
-        return child_op(c, &r);
-    }
-    struct mobj *o = live[rnd(&c->rng) % n];
-    struct rec r = { .obj = o->id };
-    if (pick < 55) {
-        unsigned l = (unsigned)(rnd(&c->rng) % 20);
-        uint64_t maxlen = l < 14 ? KiB(16) : l < 19 ? KiB(128) : KiB(512);
-        r.type = REC_WRITE;
-        r.len = rnd_range(&c->rng, 1, maxlen);
-        if (rnd(&c->rng) % 3 == 0) { /* whole blocks: no read-modify-write */
-            r.len = (r.len + o->blocksize - 1) / o->blocksize * o->blocksize;
-            if (r.len > OBJ_MAX)
-                r.len = OBJ_MAX;
-            r.off = rnd(&c->rng) % ((OBJ_MAX - r.len) / o->blocksize + 1) * o->blocksize;
-        } else if (o->size > 0 && rnd(&c->rng) % 2 == 0) { /* overwrite */
-            r.off = rnd(&c->rng) % o->size;
-            if (r.len > OBJ_MAX - r.off)
-                r.len = OBJ_MAX - r.off;
-        } else {
-            r.off = rnd(&c->rng) % (OBJ_MAX - r.len + 1);
-        }
-        r.seed = mix64(c->seed ^ mix64(c->opno));
-        return child_op(c, &r);
-    }
-    if (pick < 63) {
-        r.type = REC_PUNCH;
-        r.off = rnd(&c->rng) % (o->size + KiB(64));
-        r.len = rnd(&c->rng) % 8 == 0 ? UINT64_MAX - r.off : rnd_range(&c->rng, 1, KiB(512));
-        return child_op(c, &r);
-    }
-    if (pick < 69) {
-        r.type = REC_TRUNCATE;
-        unsigned t = (unsigned)(rnd(&c->rng) % 8);
-        r.off = t == 0 ? 0 : t < 5 ? rnd(&c->rng) % (o->size + 1) : rnd(&c->rng) % (OBJ_MAX + 1);
-        return child_op(c, &r);
-    }
-    if (pick < 74 && n > 1) {
-        r.type = REC_DESTROY;
-        return child_op(c, &r);
-    }
-    if (pick < 78) {
-        r.type = REC_PROPS;
-        r.attr = child_random_attr(c);
-        return child_op(c, &r);
-    }
-    if (pick < 83) {
-        uint64_t txg = 0;
-        int rc = pool_sync(c->pool, &txg);
-        if (rc != 0)
-            return child_fail(c, "pool_sync: %s", err_str(rc));
-        struct rec s = { .type = REC_SYNCED, .txg = txg, .opno = c->opno };
-        return child_send(c, &s);
-    }
-    return child_check_read(c, o);
+    if (rnd(&c->rng) % 100 < DS_STEP_PCT)
+        return ds_child_step(c);
+    return child_obj_step(c, 0, NULL, c->os);
 }
 
 static uint64_t
@@ -488,10 +158,11 @@ now_ms(void)
  * exit status.
  */
 static int
-child_main(struct model *m, const char *const *paths, size_t ndevs, int fd, unsigned round,
+child_main(struct dsmodel *dm, const char *const *paths, size_t ndevs, int fd, unsigned round,
            uint64_t seed, unsigned nops)
 {
-    struct child c = { .m = m, .fd = fd, .rng = mix64(seed), .seed = seed, .round = round };
+    struct child c = { .dm = dm, .fd = fd, .rng = mix64(seed), .seed = seed, .round = round };
+    dm->hashing = false; /* the parent records the hashes when it replays */
     if (log_get_level() > LOG_LEVEL_WARN)
         log_set_level(LOG_LEVEL_WARN); /* anything on the child's stderr fails the round */
     c.buf = malloc(OBJ_MAX);
@@ -555,11 +226,12 @@ struct stress {
 
     char paths[MAX_DEVS][PATH_MAX];
     const char *pathv[MAX_DEVS];
-    struct model model; /* the pool as of the last verified state */
+    struct dsmodel dm;  /* the pool as of the last verified state */
+    struct dsmodel alt; /* scratch: dm plus an in-flight namespace op */
     uint64_t durable;   /* newest txg acknowledged durable */
     struct rec *recs;   /* this round's operation records, in report order */
     size_t nrecs, cap;
-    uint64_t child_acked; /* newest SYNCED txg of this round */
+    uint64_t child_acked; /* newest SYNCED (or DONE) txg of this round */
     uint64_t ready_txg;   /* txg the child imported; 0 = no READY */
     uint64_t imported;    /* txg the parent imported after the round */
     size_t applied;       /* records replayed into the model (txg <= imported) */
@@ -568,8 +240,10 @@ struct stress {
     uint8_t *buf;         /* OBJ_MAX read buffer */
     unsigned round, kills, clean, passed, failed;
     bool round_failed;
+    char inflight[700];                 /* this round: the in-flight namespace op and its fate */
+    unsigned ns_applied[REC_TYPES];     /* namespace ops replayed, per type (whole session) */
+    unsigned inflight_yes, inflight_no; /* in-flight namespace ops that happened / did not */
 };
-
 static void fail(struct stress *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Reports one failure of the current round. */
@@ -616,7 +290,7 @@ stress_create_pool(struct stress *st)
         rc = erc;
     if (rc != 0)
         fprintf(stderr, "lcpfs-stress: cannot export new pool: %s\n", err_str(rc));
-    model_reset(&st->model);
+    dsm_reset(&st->dm);
     return rc;
 }
 
@@ -631,15 +305,20 @@ stress_take(struct stress *st, const struct rec *r)
                  (unsigned long long)r->txg, (unsigned long long)st->durable);
         return true;
     }
-    if (r->type == REC_SYNCED) {
+    if (r->type == REC_SYNCED || (REC_IS_NS(r->type) && (r->attr & DSOP_DONE))) {
         if (r->txg > st->child_acked)
             st->child_acked = r->txg;
-        return false;
+        if (r->type == REC_SYNCED)
+            return false;
     }
-    if (st->nrecs > 0 && r->txg < st->recs[st->nrecs - 1].txg) /* invariant 2 */
+    bool intent = REC_IS_NS(r->type) && (r->attr & DSOP_INTENT);
+    uint64_t prev = 0; /* txg of the newest record that has one */
+    for (size_t i = st->nrecs; i > 0 && prev == 0; i--)
+        if (!(REC_IS_NS(st->recs[i - 1].type) && (st->recs[i - 1].attr & DSOP_INTENT)))
+            prev = st->recs[i - 1].txg;
+    if (!intent && r->txg < prev) /* invariant 2 */
         fail(st, "op %llu has txg %llu, older than the previous op's %llu",
-             (unsigned long long)r->opno, (unsigned long long)r->txg,
-             (unsigned long long)st->recs[st->nrecs - 1].txg);
+             (unsigned long long)r->opno, (unsigned long long)r->txg, (unsigned long long)prev);
     if (st->nrecs == st->cap) {
         size_t cap = st->cap ? st->cap * 2 : 4096;
         struct rec *n = realloc(st->recs, cap * sizeof(*n));
@@ -739,91 +418,134 @@ stress_collect(struct stress *st, pid_t pid, const int fds[2], enum round_mode m
     return status;
 }
 
-/* For triage: prints this round's ops on object id that touch byte `at`, applied or not. */
+/* For triage: prints this round's ops on object id of head ds that touch byte `at`. */
 static void
-stress_explain(const struct stress *st, uint64_t id, uint64_t at, uint64_t imported)
+stress_explain(void *arg, unsigned ds, uint64_t id, uint64_t at)
 {
+    const struct stress *st = arg;
     for (size_t i = 0; i < st->nrecs; i++) {
         const struct rec *r = &st->recs[i];
+        if (REC_IS_NS(r->type)) {
+            if (r->attr & DSOP_DONE)
+                printf("  op %llu txg %llu: %s (namespace)\n", (unsigned long long)r->opno,
+                       (unsigned long long)r->txg, rec_name(r->type));
+            continue;
+        }
         bool covers = r->type == REC_CREATE || r->type == REC_DESTROY || r->type == REC_TRUNCATE ||
                       (at >= r->off && at - r->off < r->len && r->type != REC_PROPS);
-        if (r->obj != id || !covers)
+        if (r->ds != ds || r->obj != id || !covers)
             continue;
         printf("  op %llu txg %llu%s: %s off %llu len %llu seed %#llx\n",
                (unsigned long long)r->opno, (unsigned long long)r->txg,
-               r->txg <= imported ? "" : " (not committed)", rec_names[r->type],
+               r->txg <= st->imported ? "" : " (not committed)", rec_name(r->type),
                (unsigned long long)r->off, (unsigned long long)r->len, (unsigned long long)r->seed);
     }
 }
 
-/* Compares every model object, and the set of object ids, with the imported pool. */
 static void
-stress_compare(struct stress *st, struct objset *os, uint64_t imported)
+check_msg(void *arg, const char *msg)
 {
-    for (unsigned i = 0; i < MAX_OBJS; i++) {
-        const struct mobj *o = &st->model.objs[i];
-        if (!o->live)
-            continue;
-        unsigned long long id = o->id;
-        struct obj_info info;
-        int rc = obj_stat(os, o->id, &info);
-        if (rc != 0) {
-            fail(st, "object %llu (created txg %llu): obj_stat: %s", id, (unsigned long long)o->gen,
-                 err_str(rc));
-            continue;
+    fail(arg, "%s", msg);
+}
+
+static bool
+is_intent(const struct rec *r)
+{
+    return REC_IS_NS(r->type) && (r->attr & DSOP_INTENT);
+}
+
+/*
+ * Replays the committed prefix of the round's records into the model: every record with txg <=
+ * imported, in report order, and every namespace op reported DONE. Returns the index of a
+ * namespace op reported INTENT but not DONE (the child died in it), or -1; *cut says whether a
+ * record before it was not committed (then the op cannot have happened).
+ */
+static ssize_t
+stress_replay(struct stress *st, uint64_t txg, bool *cut)
+{
+    size_t i = 0;
+    ssize_t inflight = -1;
+    *cut = false;
+    st->applied = 0;
+    for (; i < st->nrecs; i++) {
+        const struct rec *r = &st->recs[i];
+        if (is_intent(r)) {
+            if (i + 1 < st->nrecs && st->recs[i + 1].opno == r->opno &&
+                (st->recs[i + 1].attr & DSOP_DONE))
+                continue; /* DONE follows */
+            if (i + 1 < st->nrecs)
+                fail(st, "op %llu: %s reported without DONE, but more records follow",
+                     (unsigned long long)r->opno, rec_name(r->type));
+            inflight = (ssize_t)i;
+            break;
         }
-        uint32_t attr = ATTR(info.checksum, info.compress, info.compress_level, info.copies);
-        if (info.type != OT_PLAIN || info.blocksize != o->blocksize || attr != o->attr ||
-            info.gen != o->gen)
-            fail(st,
-                 "object %llu: type %u blocksize %u props %#x gen %llu, expected %u %u %#x %llu",
-                 id, info.type, info.blocksize, attr, (unsigned long long)info.gen, OT_PLAIN,
-                 o->blocksize, o->attr, (unsigned long long)o->gen);
-        if (info.size != o->size)
-            fail(st, "object %llu: size %llu, expected %llu", id, (unsigned long long)info.size,
-                 (unsigned long long)o->size);
-        /* Whole blocks: bytes past the size must read as zeros too (invariant 4). */
-        uint64_t len = (o->size + o->blocksize - 1) / o->blocksize * o->blocksize;
-        rc = obj_read(os, o->id, 0, len, st->buf);
-        if (rc != 0) {
-            fail(st, "object %llu: obj_read [0, %llu): %s", id, (unsigned long long)len,
-                 err_str(rc));
-            continue;
+        if (r->txg > txg) {
+            *cut = true;
+            break;
         }
-        if (memcmp(st->buf, o->data, len) == 0)
-            continue;
-        uint64_t first = UINT64_MAX, last = 0, nbad = 0;
-        for (uint64_t b = 0; b < len; b++) {
-            if (st->buf[b] != o->data[b]) {
-                first = first == UINT64_MAX ? b : first;
-                last = b;
-                nbad++;
-            }
+        char why[700];
+        if (dsm_apply(&st->dm, r, why, sizeof(why)) != 0) {
+            fail(st, "replaying op %llu (txg %llu): %s", (unsigned long long)r->opno,
+                 (unsigned long long)r->txg, why);
+            return -1;
         }
-        fail(st,
-             "object %llu (blocksize %u, size %llu): %llu bytes differ in [%llu, %llu]; "
-             "first reads %#x, expected %#x",
-             id, o->blocksize, (unsigned long long)o->size, (unsigned long long)nbad,
-             (unsigned long long)first, (unsigned long long)last, st->buf[first], o->data[first]);
-        stress_explain(st, o->id, first, imported);
+        st->applied++;
+        if (REC_IS_NS(r->type))
+            st->ns_applied[r->type]++;
     }
-    uint64_t id = 0, seen = 0;
-    int rc;
-    while ((rc = obj_next(os, id, &id)) == 0) {
-        if (model_find(&st->model, id) == NULL)
-            fail(st, "object %llu exists but the model has no such object", (unsigned long long)id);
-        seen++;
-        id++;
+    for (; *cut && i < st->nrecs; i++) {
+        const struct rec *r = &st->recs[i];
+        if (REC_IS_NS(r->type) && (r->attr & DSOP_DONE))
+            fail(st, "op %llu (%s) returned as durable at txg %llu, but the pool imported txg %llu",
+                 (unsigned long long)r->opno, rec_name(r->type), (unsigned long long)r->txg,
+                 (unsigned long long)txg);
+        else if (is_intent(r) && i + 1 == st->nrecs)
+            inflight = (ssize_t)i;
     }
-    if (rc != -ENOENT)
-        fail(st, "obj_next after %llu: %s", (unsigned long long)id, err_str(rc));
-    else if (seen != st->model.nlive)
-        fail(st, "pool has %llu objects, model %u", (unsigned long long)seen, st->model.nlive);
+    return inflight;
+}
+
+/*
+ * The child died in namespace op r: decides from the pool whether it happened. Both outcomes are
+ * legal unless an earlier record was not committed (cut); the model takes the one the pool shows.
+ */
+static void
+stress_decide(struct stress *st, struct pool *p, const struct rec *r, bool cut)
+{
+    char what[400], why[700];
+    dsm_describe(&st->dm, r, what, sizeof(what));
+    bool happened = false;
+    if (!cut) {
+        int rc = dsm_copy(&st->alt, &st->dm);
+        if (rc == 0)
+            rc = dsm_apply(&st->alt, r, why, sizeof(why));
+        if (rc != 0) {
+            fail(st, "in-flight op %llu (%s): %s", (unsigned long long)r->opno, what,
+                 rc == -ENOMEM ? "out of memory" : why);
+        } else {
+            struct checker q = { .quiet = true, .buf = st->buf };
+            dsm_check(&q, p, &st->alt, false);
+            happened = q.nfail == 0;
+        }
+        if (happened) {
+            struct dsmodel t = st->dm;
+            st->dm = st->alt;
+            st->alt = t;
+            st->ns_applied[r->type]++;
+        }
+        dsm_reset(&st->alt);
+    }
+    happened ? st->inflight_yes++ : st->inflight_no++;
+    snprintf(st->inflight, sizeof(st->inflight), "; killed in op %llu %s: %s",
+             (unsigned long long)r->opno, what,
+             happened ? "it happened"
+             : cut    ? "it cannot have happened"
+                      : "it did not happen");
 }
 
 /*
  * The post-crash checks: verifier, import, nothing lost, no rewind, replay of the committed
- * prefix, comparison. Leaves the pool exported or closed.
+ * prefix, the in-flight namespace op, comparison. Leaves the pool exported or closed.
  */
 static void
 stress_check(struct stress *st)
@@ -872,17 +594,15 @@ stress_check(struct stress *st)
         fail(st, "import saw %llu checksum and %llu read errors",
              (unsigned long long)ps.cksum_errors, (unsigned long long)ps.read_errors);
 
-    size_t n = 0;
-    for (; n < st->nrecs && st->recs[n].txg <= txg; n++) {
-        char why[160];
-        if (model_apply(&st->model, &st->recs[n], why, sizeof(why)) != 0) {
-            fail(st, "replaying op %llu (txg %llu): %s", (unsigned long long)st->recs[n].opno,
-                 (unsigned long long)st->recs[n].txg, why);
-            break;
-        }
-    }
-    st->applied = n;
-    stress_compare(st, pool_root_objset(p), txg);
+    bool cut;
+    ssize_t inflight = stress_replay(st, txg, &cut);
+    if (inflight >= 0)
+        stress_decide(st, p, &st->recs[inflight], cut);
+    struct checker ck = { .fail = check_msg, .explain = stress_explain, .arg = st, .buf = st->buf };
+    model_compare(&ck, pool_root_objset(p), &st->dm.heads[0].m, POOL_NAME, 0);
+    dsm_check(&ck, p, &st->dm, true);
+    if (ck.nfail > 0 && st->inflight[0] != 0)
+        fail(st, "(the child was killed in a namespace op%s)", st->inflight);
 
     /* Leave the pool exported or merely closed: the child sees both kinds of import. */
     if (rnd(&st->rng) % 2 == 0) {
@@ -926,6 +646,7 @@ stress_round(struct stress *st)
     st->child_acked = 0;
     st->ready_txg = st->imported = st->vblocks = 0;
     st->applied = 0;
+    st->inflight[0] = 0;
 
     int rec_pipe[2], err_pipe[2];
     if (pipe2(rec_pipe, O_CLOEXEC) != 0) {
@@ -951,8 +672,7 @@ stress_round(struct stress *st)
         if (dup2(err_pipe[1], STDERR_FILENO) < 0)
             _exit(3);
         close(err_pipe[1]);
-        exit(
-            child_main(&st->model, st->pathv, st->ndevs, rec_pipe[1], st->round, child_seed, nops));
+        exit(child_main(&st->dm, st->pathv, st->ndevs, rec_pipe[1], st->round, child_seed, nops));
     }
     close(rec_pipe[1]);
     close(err_pipe[1]);
@@ -988,16 +708,27 @@ stress_round(struct stress *st)
     }
 
     stress_check(st);
+    unsigned nroot = 0, nds = 0, nns = 0, nrootsnaps = 0;
+    for (unsigned i = 0; i < DS_SNAPS; i++)
+        nrootsnaps += st->dm.snaps[i].live && st->dm.snaps[i].head == 0;
+    for (size_t i = 0; i < st->nrecs; i++) {
+        const struct rec *rr = &st->recs[i];
+        if (REC_IS_NS(rr->type))
+            nns += (rr->attr & DSOP_INTENT) != 0;
+        else
+            *(rr->ds == 0 ? &nroot : &nds) += 1;
+    }
     if (st->verbose)
         printf("round %u seed %llu: child %s after %llu ms (%s, delay %llu ms), %zu ops, "
-               "imported txg %llu, %zu ops applied, %u objects, %llu blocks verified, %s\n",
+               "imported txg %llu, %zu ops applied (root %u, datasets %u, namespace %u), %u "
+               "datasets, %u snapshots (%u of the root), %llu blocks verified%s, %s\n",
                st->round, (unsigned long long)child_seed, how, (unsigned long long)child_ms,
                mode == MODE_KILL         ? "kill"
                : mode == MODE_KILL_EARLY ? "early kill"
                                          : "finish",
                (unsigned long long)delay_ms, st->nrecs, (unsigned long long)st->imported,
-               st->applied, st->model.nlive, (unsigned long long)st->vblocks,
-               st->round_failed ? "FAILED" : "ok");
+               st->applied, nroot, nds, nns, dsm_nheads(&st->dm), dsm_nsnaps(&st->dm), nrootsnaps,
+               (unsigned long long)st->vblocks, st->inflight, st->round_failed ? "FAILED" : "ok");
     if (st->round_failed) {
         st->failed++;
         return stress_recover(st);
@@ -1011,9 +742,10 @@ usage(FILE *f)
 {
     fprintf(f, "usage: lcpfs-stress --dir DIR --seconds N --seed S [--kills K] [--devices D]\n"
                "                    [--dev-size MiB] [--keep] [--verbose]\n"
-               "  Crash-consistency stress: a child runs a random object workload on a pool of\n"
-               "  D file vdevs in DIR and is SIGKILLed at random; after each kill the pool is\n"
-               "  verified and compared with a model of every reported operation.\n"
+               "  Crash-consistency stress: a child runs a random object and dataset workload\n"
+               "  (snapshots, clones, rollback, destroy, promote, holds) on a pool of D file\n"
+               "  vdevs in DIR and is SIGKILLed at random; after each kill the pool is verified\n"
+               "  and compared with a model of every reported operation.\n"
                "  Runs N seconds, or until K kills when --kills is given.\n");
 }
 
@@ -1105,6 +837,8 @@ main(int argc, char **argv)
         st.pathv[i] = st.paths[i];
     }
     st.rng = mix64(st.seed ^ 0x5354524553530000ull);
+    dsm_init(&st.dm, true);
+    dsm_init(&st.alt, true);
     st.buf = malloc(OBJ_MAX);
     if (st.buf == NULL || stress_create_pool(&st) != 0)
         return 2;
@@ -1121,6 +855,11 @@ main(int argc, char **argv)
         printf("lcpfs-stress: stopped after round %u: setup error\n", st.round - 1);
     printf("rounds: %u (%u clean exits)\n", st.round, st.clean);
     printf("kills: %u\n", st.kills);
+    printf("dataset ops replayed:");
+    for (unsigned t = REC_DS_CREATE; t < REC_TYPES; t++)
+        printf(" %s %u", rec_name(t), st.ns_applied[t]);
+    printf("\nkilled in a dataset op: %u (it happened %u, it did not %u)\n",
+           st.inflight_yes + st.inflight_no, st.inflight_yes, st.inflight_no);
     printf("failures: %u\n", st.failed);
     printf("stress: %u passed, %u failed\n", st.passed, st.failed);
     if (!st.keep) {
@@ -1128,7 +867,8 @@ main(int argc, char **argv)
             unlink(st.paths[i]);
         rmdir(st.dir); /* only if it is empty now */
     }
-    model_reset(&st.model);
+    dsm_reset(&st.dm);
+    dsm_reset(&st.alt);
     free(st.recs);
     free(st.buf);
     return rc == 0 && st.failed == 0 && st.kills > 0 ? 0 : 1;
