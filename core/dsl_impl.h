@@ -64,6 +64,7 @@ struct dsl_node {
     struct deadlist_space dl_total, dl_after_origin;
     uint64_t snap_unique; /* snapshots: bytes only this snapshot holds */
     uint64_t used, usedbyds, usedbysnaps, usedbychildren, usedbyrefrsv, logicalused, physused;
+    uint64_t rsv_unused; /* reservation not yet used by the dataset and its descendants */
     /* heads: bytes of changes assigned to open txgs, per txg slot (atomic) */
     uint64_t pending[TXG_SLOTS];
 };

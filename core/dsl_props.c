@@ -265,10 +265,23 @@ publish_head(struct pool *p, struct dsl_node *h, uint64_t *rsv_total)
     h->used = h->usedbyds + h->usedbysnaps + h->usedbychildren + h->usedbyrefrsv;
     h->logicalused = h->ph.ref_lsize + snaps.lsize_bytes + children_l;
     h->physused = h->ph.ref_psize + snaps.psize_bytes + children_p;
-    uint64_t own = h->usedbyrefrsv + sub0(rsv, h->used);
-    __atomic_store_n(&h->os->rsv_own, own, __ATOMIC_RELAXED);
-    *rsv_total += own;
+    h->rsv_unused = sub0(rsv, h->used);
+    *rsv_total += h->usedbyrefrsv + h->rsv_unused;
     return h->used > rsv ? h->used : rsv;
+}
+
+/*
+ * What a head's writers may take from the space withheld for reservations: its own unused
+ * refreservation, and the unused reservation of itself and every ancestor (a reservation covers
+ * the dataset and its descendants). Top-down, after publish_head.
+ */
+static void
+publish_rsv_own(struct dsl_node *h, uint64_t inherited)
+{
+    uint64_t tree = inherited + h->rsv_unused;
+    __atomic_store_n(&h->os->rsv_own, h->usedbyrefrsv + tree, __ATOMIC_RELAXED);
+    for (size_t i = 0; i < h->children.n; i++)
+        publish_rsv_own(h->children.v[i], tree);
 }
 
 void
@@ -276,6 +289,7 @@ dsl_space_publish(struct pool *p)
 {
     uint64_t total = 0;
     publish_head(p, p->dsl->root, &total);
+    publish_rsv_own(p->dsl->root, 0);
     __atomic_store_n(&p->dsl->rsv_unused_total, total, __ATOMIC_RELAXED);
 }
 

@@ -86,6 +86,7 @@ run_request(struct workq_job *job)
     json_t *result = NULL;
     int rc = admin_dispatch(c->a->srv, req, &result, &em);
     if (rc != 0) {
+        json_decref(result);
         c->response = error_line(rc, em.text);
     } else {
         json_t *o = json_object();

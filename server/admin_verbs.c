@@ -182,7 +182,11 @@ verb_list(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
         flags |= DSL_LIST_RECURSIVE;
     json_t *arr = json_array();
     if (name != NULL) {
-        WITH_POOL(s, name, sp, em);
+        struct srv_pool *sp = srv_pool_pin(s, name, em);
+        if (sp == NULL) {
+            json_decref(arr);
+            return -ENOENT;
+        }
         rc = dsl_list(sp->pool, name, flags, list_cb, arr, em);
         srv_pool_unpin(s, sp);
     } else {

@@ -215,8 +215,9 @@ load_config(struct daemon *d, struct lcpfs_config *cfg)
 }
 
 static void
-print_connect_hint(const struct lcpfs_config *cfg)
+print_connect_hint(const struct lcpfs_config *cfg, size_t npools)
 {
+    log_info("ready: %zu pool(s), %zu configured export(s)", npools, cfg->nexports);
     if (cfg->nexports == 0)
         return;
     const char *name = cfg->exports[0].name;
@@ -318,7 +319,7 @@ main(int argc, char **argv)
     event_add(d.sig_term, NULL);
     event_add(d.sig_int, NULL);
     event_add(d.sig_hup, NULL);
-    print_connect_hint(cfg);
+    print_connect_hint(cfg, s->npools);
 
     event_base_dispatch(s->base);
 

@@ -60,12 +60,15 @@ start_daemon() {
     SOCK="$DIR/data/nbd.sock"
     ADMIN="$DIR/data/lcpfsd.sock"
     export LCPFS_SOCKET=$ADMIN
+    # The log is shared by restarts: wait for a "ready:" line of this start.
+    local before
+    before=$(grep -c "ready:" "$DIR/lcpfsd.log" 2>/dev/null || true)
     "$BIN/lcpfsd" -o "server.data-dir=$DIR/data" -o "nbd.listen=127.0.0.1:$PORT" \
         -o "pool.tank.create-size=1G" -o "pool.tank.default-volume-size=256M" "$@" \
         >>"$DIR/lcpfsd.log" 2>&1 &
     PID=$!
     for _ in $(seq 1 200); do
-        if grep -q "ready:" "$DIR/lcpfsd.log" 2>/dev/null; then
+        if [ "$(grep -c "ready:" "$DIR/lcpfsd.log" 2>/dev/null || true)" -gt "${before:-0}" ]; then
             return 0
         fi
         kill -0 "$PID" 2>/dev/null || { cat "$DIR/lcpfsd.log"; fail "lcpfsd exited at start"; }

@@ -318,3 +318,35 @@ Test(zvol, refreservation_guarantees_a_thick_volume_its_space)
     p = test_pool_verify(p);
     pool_export(p);
 }
+
+Test(zvol, a_reservation_keeps_space_for_a_filesystem_and_its_children)
+{
+    struct pool *p = test_pool_create(512 * MiB);
+    struct dsl_prop_set rsv[] = { { "reservation", "96M" } };
+    OK(dsl_create(p, "tank/db", DSL_KIND_FS, rsv, 1, 0, &em));
+    OK(dsl_create(p, "tank/db/wal", DSL_KIND_VOL, (struct dsl_prop_set[]){ { "volsize", "1G" } }, 1,
+                  DSL_CREATE_SPARSE, &em));
+    struct dsl_info in;
+    OK(dsl_stat(p, "tank", &in, &em));
+    cr_assert_geq(in.usedbychildren, 96 * MiB, "the reservation counts as used by the parent");
+    /* Another dataset cannot take the reserved space... */
+    OK(dsl_create(p, "tank/fill", DSL_KIND_VOL, (struct dsl_prop_set[]){ { "volsize", "1T" } }, 1,
+                  DSL_CREATE_SPARSE, &em));
+    struct zvol *zv;
+    OK(zvol_open(p, "tank/fill", &zv, &em));
+    int rc = 0;
+    for (uint64_t off = 0; rc == 0; off += 4 * MiB)
+        rc = put(zv, off, 4 * MiB, 1, 0);
+    cr_assert_eq(rc, -ENOSPC);
+    OK(zvol_flush(zv));
+    zvol_close(zv);
+    /* ...which the reserving dataset's children can still fill. */
+    OK(zvol_open(p, "tank/db/wal", &zv, &em));
+    for (uint64_t off = 0; off < 88 * MiB; off += 4 * MiB)
+        OK(put(zv, off, 4 * MiB, 2, 0));
+    OK(zvol_flush(zv));
+    expect(zv, 0, 88 * MiB, 2);
+    zvol_close(zv);
+    p = test_pool_verify(p);
+    pool_export(p);
+}
