@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# NBD throughput of lcpfsd beside nbdkit's file plugin and qemu-nbd, in one run on one machine,
+# all three serving 4 GiB volumes backed by files in the same folder:
+#   fio (ioengine=nbd): sequential write/read 1M QD16, random read/write 4k QD32, over TCP and
+#   over the unix socket; nbdcopy of 2 GiB into the volume and back out; and the same fio and
+#   nbdcopy rows over TLS (PSK). Each row prints MiB/s (or IOPS) per server and the ratio
+#   lcpfsd/peer. lcpfsd runs with its default properties (xxh3 checksums, lz4 compression).
+#
+#   bench/nbd.sh [--quick]        (BENCH_DIR=/tmp/lcpfs-bench by default; needs ~14 GiB there)
+#
+# The machine is shared and noisy: compare the ratios within one run, not absolute numbers
+# across runs (docs/BENCHMARKS.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH=/usr/bin:/usr/sbin:/bin:$PATH
+
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+SEQ_SIZE=$([ $QUICK = 1 ] && echo 512M || echo 2G)
+RAND_SECS=$([ $QUICK = 1 ] && echo 8 || echo 20)
+COPY_MB=$([ $QUICK = 1 ] && echo 512 || echo 2048)
+DIR=${BENCH_DIR:-/tmp/lcpfs-bench}
+
+./scripts/deps.sh test >/dev/null
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+cmake --build build-release -j "$(nproc)" --target lcpfsd >/dev/null
+
+rm -rf "$DIR"
+mkdir -p "$DIR"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+    for _ in $(seq 1 200); do
+        nbdinfo --size "$1" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "bench: server at $1 did not come up" >&2
+    exit 1
+}
+
+psktool -u bench -p "$DIR/keys.psk" >/dev/null 2>&1
+
+# ---- servers --------------------------------------------------------------------------------
+P_L=$(free_port)
+P_K=$(free_port)
+P_Q=$(free_port)
+P_LT=$(free_port)
+P_KT=$(free_port)
+P_QT=$(free_port)
+
+start_lcpfsd() { # port, extra args
+    local port=$1
+    shift
+    build-release/bin/lcpfsd -o "server.data-dir=$DIR/lcpfs-$port" -o "nbd.listen=127.0.0.1:$port" \
+        -o pool.tank.create-size=8G -o pool.tank.default-volume-size=4G \
+        -o "nbd.unix=$DIR/lcpfs-$port.sock" "$@" >"$DIR/lcpfsd-$port.log" 2>&1 &
+    PIDS+=($!)
+}
+start_nbdkit() { # port (or a unix socket path), image, extra args
+    local where=$1 img=$2
+    shift 2
+    truncate -s 4G "$img"
+    if [[ $where == /* ]]; then
+        nbdkit -f -U "$where" "$@" file "$img" >"$where.log" 2>&1 &
+    else
+        nbdkit -f -i 127.0.0.1 -p "$where" "$@" file "$img" >"$DIR/nbdkit-$where.log" 2>&1 &
+    fi
+    PIDS+=($!)
+}
+start_qemu() { # port, image, extra args
+    local port=$1 img=$2
+    shift 2
+    truncate -s 4G "$img"
+    qemu-nbd -f raw -x vol0 -b 127.0.0.1 -p "$port" --persistent --shared=16 --cache=writeback \
+        --aio=threads "$@" "$img" >"$DIR/qemu-$port.log" 2>&1 &
+    PIDS+=($!)
+}
+
+start_lcpfsd "$P_L"
+start_nbdkit "$P_K" "$DIR/nbdkit.img"
+start_nbdkit "$DIR/nbdkit-unix.sock" "$DIR/nbdkit-unix.img"
+start_qemu "$P_Q" "$DIR/qemu.img"
+start_lcpfsd "$P_LT" -o nbd.tls=require -o "nbd.tls-psk-file=$DIR/keys.psk"
+start_nbdkit "$P_KT" "$DIR/nbdkit-tls.img" --tls=require --tls-psk="$DIR/keys.psk"
+start_qemu "$P_QT" "$DIR/qemu-tls.img" \
+    --object "tls-creds-psk,id=tls0,endpoint=server,dir=$DIR,username=bench" --tls-creds=tls0
+# qemu's PSK object reads DIR/keys.psk.
+
+wait_port "nbd://127.0.0.1:$P_L/vol0"
+wait_port "nbd://127.0.0.1:$P_K/"
+wait_port "nbd://127.0.0.1:$P_Q/vol0"
+
+uri() { # server transport -> URI
+    case "$1-$2" in
+    lcpfsd-tcp) echo "nbd://127.0.0.1:$P_L/vol0" ;;
+    nbdkit-tcp) echo "nbd://127.0.0.1:$P_K/" ;;
+    qemu-nbd-tcp) echo "nbd://127.0.0.1:$P_Q/vol0" ;;
+    lcpfsd-unix) echo "nbd+unix:///vol0?socket=$DIR/lcpfs-$P_L.sock" ;;
+    nbdkit-unix) echo "nbd+unix:///?socket=$DIR/nbdkit-unix.sock" ;;
+    qemu-nbd-unix) echo "" ;; # one qemu-nbd serves TCP or unix, and locks its image: TCP only
+    lcpfsd-tls) echo "nbds://bench@127.0.0.1:$P_LT/vol0?tls-psk-file=$DIR/keys.psk" ;;
+    nbdkit-tls) echo "nbds://bench@127.0.0.1:$P_KT/?tls-psk-file=$DIR/keys.psk" ;;
+    qemu-nbd-tls) echo "nbds://bench@127.0.0.1:$P_QT/vol0?tls-psk-file=$DIR/keys.psk" ;;
+    esac
+}
+
+# fio one job; prints MiB/s (bw) or IOPS.
+fio_run() { # uri rw bs depth size|time metric
+    local u=$1 rw=$2 bs=$3 qd=$4 amount=$5 metric=$6 extra
+    case $amount in *s) extra="--time_based --runtime=${amount%s} --size=$SEQ_SIZE" ;;
+    *) extra="--size=$amount" ;; esac
+    fio --name=b --ioengine=nbd --uri="$u" --rw="$rw" --bs="$bs" --iodepth="$qd" $extra \
+        --output-format=json 2>/dev/null |
+        python3 -c "
+import json,sys
+j=json.load(sys.stdin)['jobs'][0]
+d=j['write'] if j['write']['io_bytes'] else j['read']
+print('%.0f' % (d['bw']/1024 if '$metric'=='MiB/s' else d['iops']))"
+}
+
+copy_in() { # uri -> MiB/s
+    local t0 t1
+    t0=$(date +%s.%N)
+    nbdcopy --connections=4 "$DIR/src.raw" "$1"
+    t1=$(date +%s.%N)
+    python3 -c "print('%.0f' % ($COPY_MB/($t1-$t0)))"
+}
+copy_out() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    nbdcopy --connections=4 "$1" null:
+    t1=$(date +%s.%N)
+    python3 -c "print('%.0f' % ($COPY_MB/($t1-$t0)))"
+}
+
+head -c "${COPY_MB}M" /dev/urandom >"$DIR/src.raw"
+
+printf '%-36s %10s %10s %10s %9s %9s\n' "row" "lcpfsd" "nbdkit" "qemu-nbd" "/nbdkit" "/qemu"
+row() { # name, then a command template with URI placeholder, servers
+    local name=$1 transport=$2
+    shift 2
+    local vals=()
+    for srv in lcpfsd nbdkit qemu-nbd; do
+        local u
+        u=$(uri "$srv" "$transport")
+        if [ -z "$u" ]; then
+            vals+=("-")
+        else
+            vals+=("$("$@" "$u")")
+        fi
+    done
+    python3 - "$name" "${vals[@]}" <<'PY'
+import sys
+name, l, k, q = sys.argv[1:5]
+def ratio(a, b):
+    try:
+        return "%.2f" % (float(a) / float(b))
+    except (ValueError, ZeroDivisionError):
+        return "-"
+print("%-36s %10s %10s %10s %9s %9s" % (name, l, k, q, ratio(l, k), ratio(l, q)))
+PY
+}
+
+seqw() { fio_run "$1" write 1M 16 "$SEQ_SIZE" MiB/s; }
+seqr() { fio_run "$1" read 1M 16 "$SEQ_SIZE" MiB/s; }
+randr() { fio_run "$1" randread 4k 32 "${RAND_SECS}s" IOPS; }
+randw() { fio_run "$1" randwrite 4k 32 "${RAND_SECS}s" IOPS; }
+
+for tr in tcp unix tls; do
+    row "fio seq write 1M QD16 MiB/s ($tr)" "$tr" seqw
+    row "fio seq read 1M QD16 MiB/s ($tr)" "$tr" seqr
+    row "fio rand read 4k QD32 IOPS ($tr)" "$tr" randr
+    row "fio rand write 4k QD32 IOPS ($tr)" "$tr" randw
+done
+for tr in tcp tls; do
+    row "nbdcopy ${COPY_MB} MiB in MiB/s ($tr)" "$tr" copy_in
+    row "nbdcopy ${COPY_MB} MiB out MiB/s ($tr)" "$tr" copy_out
+done
