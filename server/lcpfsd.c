@@ -83,9 +83,7 @@ open_pool(struct daemon *d, const struct config_pool *cp)
     if (present == 0 && cp->create_size > 0) {
         struct pool_opts po = { .create_files = true, .create_size = cp->create_size };
         rc = pool_create(cp->name, (const char *const *)cp->vdevs, cp->nvdevs, &po, &p, &em);
-        if (rc == 0)
-            log_info("created pool '%s' (%zu device(s) of %llu MiB)", cp->name, cp->nvdevs,
-                     (unsigned long long)(cp->create_size >> 20));
+
     } else {
         struct pool_import_opts io = { 0 };
         rc = pool_import((const char *const *)cp->vdevs, cp->nvdevs, &io, &p, &em);
@@ -94,8 +92,6 @@ open_pool(struct daemon *d, const struct config_pool *cp)
             pool_close(p);
             return -EINVAL;
         }
-        if (rc == 0)
-            log_info("imported pool '%s'", cp->name);
     }
     if (rc != 0) {
         log_err("pool '%s': %s", cp->name, em.text[0] ? em.text : err_str(rc));
@@ -136,8 +132,6 @@ close_pools(struct srv *s)
         int rc = srv_pool_remove(s, name, s->pools[s->npools - 1]->users, &em);
         if (rc != 0)
             log_err("pool '%s': %s", name, em.text);
-        else
-            log_info("exported pool '%s'", name);
     }
 }
 

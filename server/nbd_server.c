@@ -18,6 +18,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -64,6 +65,8 @@ session_free(struct nbd_session *s)
     zvol_close(s->zv);
     if (s->sp != NULL)
         srv_pool_unpin(s->srv, s->sp);
+    if (s->deadline != NULL)
+        event_free(s->deadline);
     if (s->bev != NULL)
         bufferevent_free(s->bev);
     free(s->opt_data);
@@ -126,7 +129,8 @@ flow(struct nbd_session *s)
 {
     if (s->state == S_DEAD || s->bev == NULL)
         return;
-    size_t queued = evbuffer_get_length(bufferevent_get_output(s->bev));
+    /* Replies queued, and the data of reads still running (each may hold 32 MiB). */
+    size_t queued = evbuffer_get_length(bufferevent_get_output(s->bev)) + s->reading_bytes;
     bool pause = s->inflight >= NBD_SRV_MAX_INFLIGHT || queued >= NBD_SRV_MAX_BUFFERED;
     if (pause && !s->read_paused) {
         bufferevent_disable(s->bev, EV_READ);
@@ -160,8 +164,10 @@ enter_tx(struct nbd_session *s)
     s->user.kick = kick_session;
     exports_register(s->srv, &s->user);
     s->registered = true;
-    /* Transmission: idle clients are fine (no read timeout). */
+    /* Transmission: idle clients are fine (no deadline). */
     bufferevent_set_timeouts(s->bev, NULL, NULL);
+    if (s->deadline != NULL)
+        evtimer_del(s->deadline);
     log_info("nbd %s: serving '%s' (%s%s%s)", s->peer, s->ex.volume,
              s->ex.readonly ? "read-only" : "read-write", s->structured ? ", structured" : "",
              s->tls_active ? ", TLS" : "");
@@ -307,6 +313,8 @@ req_done(struct workq_job *job)
     struct nbd_session *s = q->s;
     const struct nbd_request *r = &q->r;
     s->inflight--;
+    if (r->type == NBD_CMD_READ)
+        s->reading_bytes -= r->length;
     if (!s->peer_gone) {
         if (q->werr != 0) {
             reply_error(s, r, q->werr);
@@ -344,6 +352,8 @@ static void
 submit_request(struct nbd_session *s, struct nbd_req *q)
 {
     s->inflight++;
+    if (q->r.type == NBD_CMD_READ)
+        s->reading_bytes += q->r.length;
     q->s = s;
     q->job.fn = nbd_req_work;
     q->job.done = req_done;
@@ -532,6 +542,10 @@ on_event(struct bufferevent *bev, short what, void *arg)
     const char *why = (what & BEV_EVENT_TIMEOUT) ? "negotiation timed out"
                       : (what & BEV_EVENT_EOF)   ? NULL
                                                  : "connection error";
+    if ((what & BEV_EVENT_EOF) && s->bev != NULL &&
+        (s->inflight > 0 || s->state == S_TX_DATA || s->state == S_OPT_DATA ||
+         evbuffer_get_length(bufferevent_get_input(s->bev)) > 0))
+        why = "the client went away in the middle of a request";
     if ((what & BEV_EVENT_ERROR) && s->state == S_TLS) {
         unsigned long e = bufferevent_get_openssl_error(s->bev);
         char msg[160];
@@ -560,6 +574,17 @@ peer_name(const struct sockaddr *sa, char *buf, size_t len)
     } else {
         snprintf(buf, len, "unix");
     }
+}
+
+/* The whole negotiation must finish in time, however slowly the bytes trickle in. */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct nbd_session *s = arg;
+    if (s->state != S_TX_HDR && s->state != S_TX_DATA && s->state != S_DEAD)
+        session_kill(s, "negotiation did not finish in time");
 }
 
 static void
@@ -603,6 +628,11 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     struct timeval tv = { NBD_SRV_HANDSHAKE_SECS, 0 };
     bufferevent_set_timeouts(bev, &tv, NULL);
+    s->deadline = evtimer_new(ns->srv->base, on_deadline, s);
+    if (s->deadline == NULL || evtimer_add(s->deadline, &tv) != 0) {
+        session_kill(s, "cannot arm the negotiation deadline");
+        return;
+    }
     uint8_t greet[NBD_GREETING_LEN];
     int n = nbd_greeting_encode(greet, sizeof(greet));
     send_bytes(s, greet, (size_t)n);

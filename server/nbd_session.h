@@ -30,6 +30,7 @@
 #include "server/workq.h"
 
 struct bufferevent;
+struct event;
 struct zvol;
 struct srv_pool;
 
@@ -71,8 +72,10 @@ struct nbd_session {
     bool no_zeroes, structured, tls_active;
     unsigned inflight; /* jobs running for this session */
     bool read_paused;
-    bool peer_gone;      /* EOF or error: replies are dropped */
-    bool free_scheduled; /* a reap callback will free it */
+    bool peer_gone;         /* EOF or error: replies are dropped */
+    bool free_scheduled;    /* a reap callback will free it */
+    struct event *deadline; /* negotiation must end by then (NBD_SRV_HANDSHAKE_SECS) */
+    uint64_t reading_bytes; /* data of READs in flight (backpressure) */
     /* option being handled */
     struct nbd_opt_header oh;
     struct workq_job opt_job;
