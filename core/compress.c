@@ -12,9 +12,16 @@
  *   cheap lz4 pass, then a zstd-1 pass, are tried first. If neither saves 12.5 % the block is
  *   stored raw without paying for the expensive level; if either does, the requested level runs.
  *
- *   zstd contexts are per thread: created lazily on first use, cached in thread-local storage and
- *   freed by a pthread key destructor when the thread exits (the main thread's stay reachable
- *   until exit).
+ *   lz4 early abort: on blocks of at least LZ4_SAMPLE_MIN bytes lz4 first compresses the first
+ *   LZ4_SAMPLE bytes; if that sample does not save 12.5 % either, the block is taken for
+ *   incompressible (random, encrypted or already compressed data) and stored raw at a quarter of
+ *   the cost of trying it all. A block whose first 4 KiB are incompressible but whose rest is not
+ *   loses its compression: the price of not spending a core on every write of random data.
+ *
+ *   zstd contexts and lz4 streams are per thread: created lazily on first use, cached in
+ *   thread-local storage and freed by a pthread key destructor when the thread exits (the main
+ *   thread's stay reachable until exit). A reused lz4 stream is reset with LZ4_resetStream_fast,
+ *   which avoids clearing its 16 KiB table for every block.
  *
  * Invariants:
  *   1. compress_block() never writes more than dst_cap bytes to dst and returns either 0, a
@@ -39,12 +46,15 @@
 
 #define EARLY_ABORT_MIN_SIZE  (128u << 10)
 #define EARLY_ABORT_MIN_LEVEL 3
+#define LZ4_SAMPLE            4096u
+#define LZ4_SAMPLE_MIN        (4u * LZ4_SAMPLE)
 
 /* ---- per-thread zstd contexts ------------------------------------------------------------- */
 
 struct zstd_tls {
-    ZSTD_CCtx *cctx; /* NULL until the thread first compresses */
-    ZSTD_DCtx *dctx; /* NULL until the thread first decompresses */
+    ZSTD_CCtx *cctx;   /* NULL until the thread first compresses */
+    ZSTD_DCtx *dctx;   /* NULL until the thread first decompresses */
+    LZ4_stream_t *lz4; /* NULL until the thread first uses lz4 */
 };
 
 static _Thread_local struct zstd_tls *zstd_tls;
@@ -59,6 +69,7 @@ zstd_tls_destroy(void *arg)
 
     ZSTD_freeCCtx(t->cctx);
     ZSTD_freeDCtx(t->dctx);
+    LZ4_freeStream(t->lz4);
     free(t);
 }
 
@@ -120,8 +131,29 @@ lz4_compress(const void *src, size_t src_len, void *dst, size_t cap)
         return ERR(-EINVAL);
     if (cap > INT_MAX)
         cap = INT_MAX;
-    int n = LZ4_compress_default(src, dst, (int)src_len, (int)cap);
+    struct zstd_tls *t = zstd_tls_get();
+    if (t != NULL && t->lz4 == NULL)
+        t->lz4 = LZ4_createStream();
+    int n;
+    if (t != NULL && t->lz4 != NULL) {
+        LZ4_resetStream_fast(t->lz4); /* a new, independent block */
+        n = LZ4_compress_fast_continue(t->lz4, src, dst, (int)src_len, (int)cap, 1);
+    } else {
+        n = LZ4_compress_default(src, dst, (int)src_len, (int)cap);
+    }
     return n > 0 ? (ssize_t)n : 0;
+}
+
+/* lz4 with the sampled early abort (theory of operation). */
+static ssize_t
+lz4_compress_sampled(const void *src, size_t src_len, void *dst, size_t cap)
+{
+    if (src_len >= LZ4_SAMPLE_MIN && cap >= LZ4_SAMPLE) {
+        ssize_t n = lz4_compress(src, LZ4_SAMPLE, dst, LZ4_SAMPLE - LZ4_SAMPLE / 8);
+        if (n <= 0)
+            return n; /* the sample does not compress: store raw */
+    }
+    return lz4_compress(src, src_len, dst, cap);
 }
 
 /* zstd at level into at most cap bytes: length, 0 if it does not fit, or a negative errno. */
@@ -160,7 +192,7 @@ compress_block(enum compress_alg alg, int level, const void *src, size_t src_len
     case COMPRESS_LZ4:
         if (limit == 0)
             return 0;
-        return lz4_compress(src, src_len, dst, limit);
+        return lz4_compress_sampled(src, src_len, dst, limit);
     case COMPRESS_ZSTD: {
         if (level < 1 || level > ZSTD_LEVEL_MAX)
             return ERR(-EINVAL);
@@ -168,7 +200,7 @@ compress_block(enum compress_alg alg, int level, const void *src, size_t src_len
             return 0;
         if (level >= EARLY_ABORT_MIN_LEVEL && src_len >= EARLY_ABORT_MIN_SIZE) {
             /* dst is scratch for the trial passes; the final pass overwrites it. */
-            ssize_t n = lz4_compress(src, src_len, dst, limit);
+            ssize_t n = lz4_compress_sampled(src, src_len, dst, limit);
             if (n == 0)
                 n = zstd_compress(1, src, src_len, dst, limit);
             if (n <= 0)

@@ -5,7 +5,9 @@
  * A block is stored compressed only when that saves at least 12.5 % (COMPRESS_MIN_SAVING):
  * compress_block() returns the compressed length only in that case, else 0 ("store raw").
  * For zstd levels >= 3 on blocks >= 128 KiB an early abort first tries lz4 and then zstd-1, and
- * compresses at the requested level only if either saved enough (the OpenZFS heuristic).
+ * compresses at the requested level only if either saved enough (the OpenZFS heuristic). lz4
+ * on blocks >= 16 KiB first tries the first 4 KiB and stores the block raw if even that does not
+ * compress (compress.c).
  * Thread-safe (zstd contexts are per call or per thread).
  */
 #ifndef LCPFS_CORE_COMPRESS_H

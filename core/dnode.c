@@ -443,6 +443,137 @@ dnode_read(struct dnode *dn, uint64_t off, size_t len, void *buf)
     return 0;
 }
 
+/* ---- zero-copy reads ---------------------------------------------------------------------- */
+
+static const uint8_t zero_block[BLOCK_MAX_SIZE];
+
+static void
+pieces_release(struct obj_piece *pv, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        obj_piece_release(&pv[i]);
+}
+
+/* A piece of a block from the published tree (tree_lock held, see tree_read_block_cursor). */
+static int
+tree_piece_cursor(struct pool *p, struct tree_cursor *c, uint32_t blksz, uint64_t blkid,
+                  uint32_t boff, size_t len, struct obj_piece *pc)
+{
+    const struct tree_root *tr = c->tr;
+    struct blkptr bp;
+    int rc = tree_lookup_cursor(p, c, blkid, &bp);
+    if (rc != 0)
+        return rc;
+    if (bp_is_hole(&bp)) {
+        *pc = (struct obj_piece){ .data = zero_block, .len = len };
+        return 0;
+    }
+    if (bp.level != 0 || bp.lsize != blksz) {
+        pool_record_error(p, tr->ds_obj, tr->obj, 0, blkid, &bp, -ECORRUPT);
+        return ERR(-ECORRUPT);
+    }
+    struct blockref ref;
+    rc = zio_read_ref(p, &bp, &ref);
+    if (rc != 0) {
+        pool_record_error(p, tr->ds_obj, tr->obj, 0, blkid, &bp, rc);
+        return rc;
+    }
+    *pc = (struct obj_piece){
+        .data = ref.data + boff, .len = len, .cache_ref = ref.ab, .owned = ref.owned
+    };
+    return 0;
+}
+
+/*
+ * dnode_read without the copy of committed data: the same walk (dirty state first, then runs of
+ * tree blocks under one cursor), producing pieces instead of filling a buffer.
+ */
+int
+dnode_read_pieces(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *pv, size_t max,
+                  size_t *npieces)
+{
+    struct pool *p = dn->os->pool;
+    size_t np = 0;
+    if (len > UINT64_MAX - off)
+        return -EINVAL;
+    while (len > 0) {
+        if (np == max) {
+            pieces_release(pv, np);
+            return -E2BIG;
+        }
+        pthread_mutex_lock(&dn->lock);
+        if (dn->latest.type == OT_NONE) {
+            pthread_mutex_unlock(&dn->lock);
+            pieces_release(pv, np);
+            return -ENOENT;
+        }
+        uint32_t blksz = dn->latest.datablksz;
+        uint64_t blkid = off / blksz;
+        uint32_t boff = (uint32_t)(off % blksz);
+        size_t n = blksz - boff < len ? blksz - boff : len;
+        bool zero;
+        const uint8_t *d = dirty_lookup(dn, blkid, NULL, &zero);
+        if (d != NULL || zero) {
+            /* Uncommitted data changes under us: copy it. */
+            struct obj_piece *pc = &pv[np];
+            *pc = (struct obj_piece){ .data = zero_block, .len = n };
+            if (d != NULL) {
+                uint8_t *copy = malloc(n);
+                if (copy == NULL) {
+                    pthread_mutex_unlock(&dn->lock);
+                    pieces_release(pv, np);
+                    return -ENOMEM;
+                }
+                memcpy(copy, d + boff, n);
+                pc->data = copy;
+                pc->owned = copy;
+            }
+            pthread_mutex_unlock(&dn->lock);
+            np++;
+            off += n;
+            len -= n;
+            continue;
+        }
+        size_t run = n;
+        for (uint64_t b = blkid + 1; run < len && run < READ_RUN_MAX; b++) {
+            const uint8_t *d2 = dirty_lookup(dn, b, NULL, &zero);
+            if (d2 != NULL || zero)
+                break;
+            run += len - run < blksz ? len - run : blksz;
+        }
+        struct tree_root tr;
+        tree_root_snapshot(dn, &tr);
+        pthread_rwlock_rdlock(&p->tree_lock);
+        pthread_mutex_unlock(&dn->lock);
+        struct tree_cursor c = { .tr = &tr };
+        int rc = 0;
+        while (run > 0 && rc == 0) {
+            if (np == max) {
+                rc = -E2BIG;
+                break;
+            }
+            rc = tree_piece_cursor(p, &c, blksz, blkid, boff, n, &pv[np]);
+            if (rc != 0)
+                break;
+            np++;
+            off += n;
+            len -= n;
+            run -= n;
+            blkid++;
+            boff = 0;
+            n = run < blksz ? run : blksz;
+        }
+        cursor_release(&c);
+        pthread_rwlock_unlock(&p->tree_lock);
+        if (rc != 0) {
+            pieces_release(pv, np);
+            return rc;
+        }
+    }
+    *npieces = np;
+    return 0;
+}
+
 /* The current content of a block, as seen by a writer in slot `self` (dn->lock held). */
 static int
 fill_current(struct dnode *dn, const struct dnode_txg *self, uint64_t blkid, uint8_t *data)

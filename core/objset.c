@@ -420,6 +420,29 @@ obj_read(struct objset *os, uint64_t obj, uint64_t off, size_t len, void *buf)
 }
 
 int
+obj_read_pieces(struct objset *os, uint64_t obj, uint64_t off, size_t len, struct obj_piece *pv,
+                size_t max, size_t *n)
+{
+    struct dnode *dn;
+    int rc = dnode_hold(os, obj, false, &dn);
+    if (rc != 0)
+        return rc;
+    rc = dnode_read_pieces(dn, off, len, pv, max, n);
+    dnode_rele(dn);
+    return rc;
+}
+
+void
+obj_piece_release(struct obj_piece *pc)
+{
+    struct blockref ref = {
+        .data = pc->data, .len = pc->len, .ab = pc->cache_ref, .owned = pc->owned
+    };
+    blockref_release(&ref);
+    memset(pc, 0, sizeof(*pc));
+}
+
+int
 obj_punch(struct objset *os, struct tx *tx, uint64_t obj, uint64_t off, uint64_t len)
 {
     struct dnode *dn;

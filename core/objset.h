@@ -60,6 +60,24 @@ int obj_write(struct objset *os, struct tx *tx, uint64_t obj, uint64_t off, size
  * checksum; the error is recorded with object, level and block id), -EIO.
  */
 int obj_read(struct objset *os, uint64_t obj, uint64_t off, size_t len, void *buf);
+/*
+ * Zero-copy read: [off, off+len) as a list of read-only pieces in order, each lent by the block
+ * cache (committed data), a private copy (uncommitted data) or a shared zero buffer (holes).
+ * Fills pv[0..*n) (at most max; max = len / blocksize + 2 always suffices) and returns 0, or
+ * -E2BIG (max too small), or obj_read's errors (nothing is lent then). Release every piece with
+ * obj_piece_release, from any thread, in any order; until then the data stays valid and
+ * unchanged.
+ */
+struct obj_piece {
+    const uint8_t *data;
+    size_t len;
+    void *cache_ref; /* opaque */
+    void *owned;     /* opaque */
+};
+int obj_read_pieces(struct objset *os, uint64_t obj, uint64_t off, size_t len, struct obj_piece *pv,
+                    size_t max, size_t *n);
+void obj_piece_release(struct obj_piece *pc);
+
 /* Frees [off, off+len): whole blocks become holes, partial blocks are zeroed. Size unchanged. */
 int obj_punch(struct objset *os, struct tx *tx, uint64_t obj, uint64_t off, uint64_t len);
 /* Sets the size; shrinking frees everything past it. */

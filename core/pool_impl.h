@@ -170,6 +170,8 @@ int dnode_attrs_dirty_locked(struct dnode *dn, uint64_t txg);
 int dnode_sync(struct dnode *dn, uint64_t txg, unsigned pass);
 bool dnode_is_dirty(struct dnode *dn);
 int dnode_extents(struct dnode *dn, uint64_t off, uint64_t len, obj_extent_fn fn, void *arg);
+int dnode_read_pieces(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *pv, size_t max,
+                      size_t *n);
 /* Block ranges changed after since_txg, uncommitted changes included (see dnode.c). */
 int dnode_changed(struct dnode *dn, uint64_t since_txg, struct blk_ranges *out);
 /* Reads the committed block tree: calls fn for every non-hole BP (any level). For the verifier. */

@@ -103,6 +103,16 @@ zvol_read(struct zvol *zv, uint64_t off, size_t len, void *buf)
     return obj_read(zv->os, ZVOL_OBJ, off, len, buf);
 }
 
+int
+zvol_read_pieces(struct zvol *zv, uint64_t off, size_t len, struct obj_piece *pv, size_t max,
+                 size_t *n)
+{
+    int rc = check_range(zv, off, len);
+    if (rc != 0)
+        return rc;
+    return obj_read_pieces(zv->os, ZVOL_OBJ, off, len, pv, max, n);
+}
+
 /* Runs op for [off, off+len) in chunks, each in its own transaction; FUA waits for the last. */
 typedef int (*chunk_fn)(struct zvol *zv, struct tx *tx, uint64_t off, uint64_t len,
                         const uint8_t *buf);

@@ -41,6 +41,11 @@ struct dataset *zvol_dataset(struct zvol *zv);
 
 /* Reads [off, off+len): -EINVAL past the end, -ECKSUM / -EIO. */
 int zvol_read(struct zvol *zv, uint64_t off, size_t len, void *buf);
+/* The same without copying: pieces lent by the cache (core/objset.h obj_read_pieces); max =
+ * len / zvol_blocksize() + 2 always suffices. Release each with obj_piece_release. */
+struct obj_piece;
+int zvol_read_pieces(struct zvol *zv, uint64_t off, size_t len, struct obj_piece *pv, size_t max,
+                     size_t *n);
 
 enum { ZVOL_FUA = 1u << 0 };
 /* Writes [off, off+len); with ZVOL_FUA returns once durable. -EINVAL past the end, -EROFS,

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <openssl/ssl.h>
 
 #include "common/log.h"
@@ -276,6 +277,10 @@ main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Request payloads (up to 32 MiB) and block buffers come and go all the time: keep them in
+     * the heap instead of an mmap/munmap (and page faults on fresh zeroed pages) per request. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
     evthread_use_pthreads();
     struct srv *s = &d.srv;
     s->cfg = cfg;

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "core/dsl.h"
+#include "core/objset.h"
 #include "core/zvol.h"
 #include "server/nbd_session.h"
 #include "server/srv.h"
@@ -467,10 +468,18 @@ nbd_req_work(struct workq_job *job)
     unsigned fua = (r->flags & NBD_CMD_FLAG_FUA) ? ZVOL_FUA : 0;
     int rc = 0;
     switch (r->type) {
-    case NBD_CMD_READ:
-        q->data = malloc(r->length ? r->length : 1);
-        rc = q->data ? zvol_read(s->zv, r->offset, r->length, q->data) : -ENOMEM;
+    case NBD_CMD_READ: {
+        size_t max = r->length / zvol_blocksize(s->zv) + 2;
+        q->pieces = calloc(1, sizeof(*q->pieces) + max * sizeof(q->pieces->p[0]));
+        rc = q->pieces
+                 ? zvol_read_pieces(s->zv, r->offset, r->length, q->pieces->p, max, &q->pieces->n)
+                 : -ENOMEM;
+        if (rc != 0) {
+            free(q->pieces);
+            q->pieces = NULL;
+        }
         break;
+    }
     case NBD_CMD_WRITE:
         rc = zvol_write(s->zv, r->offset, r->length, q->data, fua);
         break;

@@ -275,11 +275,32 @@ handle_option(struct nbd_session *s)
 /* ---- transmission -------------------------------------------------------------------------- */
 
 static void
+batch_release(struct piece_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        obj_piece_release(&b->p[i]);
+    free(b);
+}
+
+static void
 req_free(struct nbd_req *q)
 {
+    if (q->pieces != NULL)
+        batch_release(q->pieces);
     free(q->data);
     free(q->reply.p);
     free(q);
+}
+
+/* evbuffer cleanup of one sent piece: the batch goes when its last piece is out. */
+static void
+piece_sent(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    struct piece_batch *b = arg;
+    if (--b->refs == 0)
+        batch_release(b);
 }
 
 static void
@@ -296,14 +317,6 @@ reply_error(struct nbd_session *s, const struct nbd_request *r, uint32_t err)
     }
     if (n > 0)
         send_bytes(s, buf, (size_t)n);
-}
-
-static void
-free_cb(const void *data, size_t len, void *arg)
-{
-    (void)data;
-    (void)len;
-    free(arg);
 }
 
 static void
@@ -327,10 +340,19 @@ req_done(struct workq_job *job)
             if (s->structured && r->length == 0)
                 n = nbd_chunk_none_encode(hdr, sizeof(hdr), r->cookie);
             send_bytes(s, hdr, (size_t)n);
-            if (r->length > 0 && s->bev != NULL && n > 0 &&
-                evbuffer_add_reference(bufferevent_get_output(s->bev), q->data, r->length, free_cb,
-                                       q->data) == 0)
-                q->data = NULL; /* the buffer owns it now */
+            struct piece_batch *b = q->pieces;
+            if (r->length > 0 && s->bev != NULL && n > 0 && b != NULL) {
+                /* Each piece goes out by reference: no copy of the cached data. */
+                struct evbuffer *out = bufferevent_get_output(s->bev);
+                b->refs = (unsigned)b->n + 1;
+                for (size_t i = 0; i < b->n; i++)
+                    if (evbuffer_add_reference(out, b->p[i].data, b->p[i].len, piece_sent, b) != 0)
+                        b->refs--; /* only on ENOMEM; the stream is then short and the client
+                                      sees a protocol error */
+                q->pieces = NULL;
+                if (--b->refs == 0)
+                    batch_release(b);
+            }
         } else if (r->type == NBD_CMD_BLOCK_STATUS) {
             send_bytes(s, q->reply.p, q->reply.len);
         } else {

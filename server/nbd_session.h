@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/objset.h"
 #include "proto/nbd.h"
 #include "server/exports.h"
 #include "server/nbd_server.h"
@@ -99,13 +100,21 @@ struct nbd_session {
 };
 
 /* A transmission request on its way through a worker. */
+/* READ data lent by the volume, sent by reference; freed when the last piece has been sent. */
+struct piece_batch {
+    unsigned refs; /* pieces still referenced by the output buffer (loop thread) */
+    size_t n;
+    struct obj_piece p[];
+};
+
 struct nbd_req {
     struct workq_job job;
     struct nbd_session *s;
     struct nbd_request r;
-    uint8_t *data;     /* WRITE payload (in) or READ data (out) */
-    uint32_t werr;     /* wire error (0 = success) */
-    struct rbuf reply; /* BLOCK_STATUS chunks */
+    uint8_t *data;              /* WRITE payload (in) */
+    struct piece_batch *pieces; /* READ data (out) */
+    uint32_t werr;              /* wire error (0 = success) */
+    struct rbuf reply;          /* BLOCK_STATUS chunks */
 };
 
 /* nbd_ops.c: option work (worker) and transmission work (worker). */

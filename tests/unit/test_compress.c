@@ -460,3 +460,37 @@ Test(compress, is_valid_accepts_exactly_the_stored_algorithms)
     cr_assert_not(compress_is_valid(COMPRESS_ALG_COUNT));
     cr_assert_not(compress_is_valid(255));
 }
+
+/* The lz4 early abort looks at the first 4 KiB of a block of 16 KiB or more. */
+Test(compress, lz4_early_abort_judges_by_the_first_4k)
+{
+    enum { N = 16384 };
+    static uint8_t src[N], dst[N];
+    uint64_t s = 0x1234567;
+    /* Random first 4 KiB, zeros after: taken for incompressible (the documented trade-off). */
+    memset(src, 0, sizeof(src));
+    for (size_t i = 0; i < 4096; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        src[i] = (uint8_t)s;
+    }
+    cr_assert_eq(compress_block(COMPRESS_LZ4, 0, src, N, dst, N), 0);
+    /* Compressible first 4 KiB, random rest: the whole block is tried (and the 4 KiB of 'a'
+     * alone save a quarter). */
+    memmove(src + N - 4096, src, 4096);
+    memset(src, 'a', 4096);
+    for (size_t i = 4096; i < N - 4096; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        src[i] = (uint8_t)s;
+    }
+    cr_assert_gt(compress_block(COMPRESS_LZ4, 0, src, N, dst, N), 0);
+    /* Compressible throughout: compressed, and round-trips. */
+    for (size_t i = 0; i < N; i++)
+        src[i] = (uint8_t)("lcpfs "[i % 6]);
+    ssize_t n = compress_block(COMPRESS_LZ4, 0, src, N, dst, N);
+    cr_assert_gt(n, 0);
+    static uint8_t back[N];
+    cr_assert_eq(decompress_block(COMPRESS_LZ4, dst, (size_t)n, back, N), 0);
+    cr_assert(memcmp(src, back, N) == 0);
+    /* Small blocks are not sampled. */
+    cr_assert_gt(compress_block(COMPRESS_LZ4, 0, src, 8192, dst, 8192), 0);
+}
