@@ -263,10 +263,16 @@ main(int argc, char **argv)
         return 2;
     }
     struct lcpfs_config *cfg = calloc(1, sizeof(*cfg));
-    if (cfg == NULL || load_config(&d, cfg) != 0)
-        return 2;
-    if (print_config)
-        return config_dump(cfg, stdout) == 0 ? 0 : 1;
+    if (cfg == NULL || load_config(&d, cfg) != 0 || print_config) {
+        int rc = cfg == NULL ? 2
+                 : print_config && cfg->server.data_dir != NULL
+                     ? (config_dump(cfg, stdout) == 0 ? 0 : 1)
+                     : 2;
+        config_free(cfg);
+        free(cfg);
+        free(d.overrides);
+        return rc;
+    }
 
     log_set_prefix("lcpfsd");
     log_set_level(cfg->server.log_level);

@@ -63,9 +63,11 @@ start_daemon() {
     # The log is shared by restarts: wait for a "ready:" line of this start.
     local before
     before=$(grep -c "ready:" "$DIR/lcpfsd.log" 2>/dev/null || true)
-    "$BIN/lcpfsd" -o "server.data-dir=$DIR/data" -o "nbd.listen=127.0.0.1:$PORT" \
-        -o "pool.tank.create-size=1G" -o "pool.tank.default-volume-size=256M" "$@" \
-        >>"$DIR/lcpfsd.log" 2>&1 &
+    # The embedded default, smaller; a test that brings its own config (-c) sets everything.
+    local small=(-o "server.data-dir=$DIR/data" -o "nbd.listen=127.0.0.1:$PORT"
+        -o "pool.tank.create-size=1G" -o "pool.tank.default-volume-size=256M")
+    [[ " $* " == *" -c "* ]] && small=()
+    "$BIN/lcpfsd" "${small[@]}" "$@" >>"$DIR/lcpfsd.log" 2>&1 &
     PID=$!
     for _ in $(seq 1 200); do
         if [ "$(grep -c "ready:" "$DIR/lcpfsd.log" 2>/dev/null || true)" -gt "${before:-0}" ]; then
