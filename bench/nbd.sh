@@ -93,7 +93,7 @@ start_qemu "$P_Q" "$DIR/qemu.img"
 start_lcpfsd "$P_LT" -o nbd.tls=require -o "nbd.tls-psk-file=$DIR/keys.psk"
 start_nbdkit "$P_KT" "$DIR/nbdkit-tls.img" --tls=require --tls-psk="$DIR/keys.psk"
 start_qemu "$P_QT" "$DIR/qemu-tls.img" \
-    --object "tls-creds-psk,id=tls0,endpoint=server,dir=$DIR,username=bench" --tls-creds=tls0
+    --object "tls-creds-psk,id=tls0,endpoint=server,dir=$DIR" --tls-creds=tls0
 # qemu's PSK object reads DIR/keys.psk.
 
 wait_port "nbd://127.0.0.1:$P_L/vol0"
