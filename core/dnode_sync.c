@@ -49,6 +49,12 @@ struct sync_ctx {
     uint32_t indsz;
     struct u64map cache; /* (level << 58 | index) -> struct ind_block* */
     int64_t used_delta;
+    /* data blocks written, handed to the block cache when the tree is published */
+    struct written {
+        uint64_t blkid;
+        struct blkptr bp;
+    } * written;
+    size_t nwritten;
 };
 
 static uint64_t
@@ -361,6 +367,30 @@ replace_bp(struct sync_ctx *sc, int level, uint64_t index, const struct blkptr *
     return set_bp(sc, level, index, newbp);
 }
 
+/*
+ * Write-through caching: the data of the blocks just written moves into the block cache under
+ * the keys of their new BPs, so reading what was just written costs no device read (the page
+ * cache does the same for the peers of the NBD benchmark). The buffers are handed over, not
+ * copied, under dn->lock at publish time: until then readers may still use them through the
+ * dirty slot, and after the slot is cleared they find them in the cache.
+ */
+static void
+cache_written(struct sync_ctx *sc, struct dnode_txg *slot)
+{
+    for (size_t i = 0; i < sc->nwritten; i++) {
+        struct dirty_block *db = u64map_get(&slot->blocks, sc->written[i].blkid);
+        const struct blkptr *bp = &sc->written[i].bp;
+        if (db == NULL || db->data == NULL || bp->lsize != sc->work.a.datablksz)
+            continue;
+        struct arc_key key;
+        arc_key_of(bp, &key);
+        struct arc_buf *ab = arc_put(sc->p->arc, &key, db->data, bp->lsize);
+        db->data = NULL; /* the cache owns it (arc_put frees it when it cannot keep it) */
+        if (ab != NULL)
+            arc_buf_unref(ab);
+    }
+}
+
 /* One data block of the parallel write phase (step 3). */
 struct data_job {
     struct sync_ctx *sc;
@@ -400,6 +430,9 @@ write_data_blocks(struct sync_ctx *sc, struct dnode_txg *slot)
         return -ENOMEM;
     }
     struct zio_props zp = props_for(sc, 0);
+    /* Best effort: without this array the written blocks are simply not cached. */
+    sc->written = malloc((n ? n : 1) * sizeof(*sc->written));
+    sc->nwritten = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct dirty_block *db = u64map_get(&slot->blocks, keys[i]);
         jobs[i] = (struct data_job){ .sc = sc, .zp = &zp, .blkid = keys[i], .data = db->data };
@@ -419,6 +452,9 @@ write_data_blocks(struct sync_ctx *sc, struct dnode_txg *slot)
         rc = replace_bp(sc, 0, keys[i], &jobs[i].oldbp, &jobs[i].newbp, jobs[i].reused);
         if (rc == 0 && keys[i] + 1 > sc->work.nblocks)
             sc->work.nblocks = keys[i] + 1;
+        if (rc == 0 && !bp_is_hole(&jobs[i].newbp) && !bp_is_embedded(&jobs[i].newbp) &&
+            sc->written != NULL)
+            sc->written[sc->nwritten++] = (struct written){ keys[i], jobs[i].newbp };
     }
     free(jobs);
     free(keys);
@@ -562,9 +598,11 @@ dnode_sync(struct dnode *dn, uint64_t txg, unsigned pass)
 publish:
     pthread_mutex_lock(&dn->lock); /* dnode.c invariant 3 */
     dn->phys = sc.work;
+    cache_written(&sc, slot);
     dnode_slot_clear(slot);
     pthread_mutex_unlock(&dn->lock);
 out:
+    free(sc.written);
     cache_release(&sc);
     return rc;
 }

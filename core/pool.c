@@ -62,8 +62,18 @@ pool_alloc(const struct pool_opts *opts)
         p->opts.dirty_max_bytes = MiB(16);
     if (p->opts.txg_timeout_ms == 0)
         p->opts.txg_timeout_ms = 5000;
-    if (p->opts.arc_max_bytes == 0)
-        p->opts.arc_max_bytes = MiB(256);
+    if (p->opts.arc_max_bytes == 0) {
+        /* An eighth of the memory, 256 MiB .. 8 GiB: the cache that serves reads (and recent
+         * writes) without a device read or a copy. */
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        uint64_t ram = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+        uint64_t want = ram / 8;
+        if (want < MiB(256))
+            want = MiB(256);
+        if (want > (8ull << 30))
+            want = 8ull << 30;
+        p->opts.arc_max_bytes = (size_t)want;
+    }
     if (p->opts.journal_checkpoint_bytes == 0)
         p->opts.journal_checkpoint_bytes = MiB(8);
     p->alloc = alloc_new();

@@ -37,7 +37,7 @@ struct pool_opts {
     unsigned ashift;          /* allocation unit 2^ashift; 0 = 12 (4 KiB) */
     uint64_t dirty_max_bytes; /* write throttle limit; 0 = min(10 % RAM, 4 GiB), >= 16 MiB */
     uint64_t txg_timeout_ms;  /* commit at least this often when dirty; 0 = 5000 */
-    size_t arc_max_bytes;     /* block cache budget; 0 = 256 MiB */
+    size_t arc_max_bytes;     /* block cache budget; 0 = RAM / 8, within 256 MiB .. 8 GiB */
     uint64_t journal_checkpoint_bytes; /* rewrite the space checkpoint past this journal size; 0 = 8
                                           MiB */
     bool direct_io;                    /* O_DIRECT on file vdevs */

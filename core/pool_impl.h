@@ -205,6 +205,8 @@ struct blockref {
 /* Reads bp through the ARC. Returns 0 with ref filled, -ECKSUM, -EIO, -ENOMEM. */
 int zio_read_ref(struct pool *p, const struct blkptr *bp, struct blockref *ref);
 void blockref_release(struct blockref *ref);
+/* The block cache key of bp (its first DVA and birth). */
+void arc_key_of(const struct blkptr *bp, struct arc_key *k);
 /* Frees bp's DVAs in txg: immediately if born in txg, else deferred by two txgs. */
 void zio_free(struct pool *p, uint64_t txg, const struct blkptr *bp);
 

@@ -50,7 +50,7 @@ pool_ashift(const struct pool *p, uint32_t vdev)
     return p->vdevs[vdev]->ashift;
 }
 
-static void
+void
 arc_key_of(const struct blkptr *bp, struct arc_key *k)
 {
     k->vdev = bp->dva[0].vdev;
