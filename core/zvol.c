@@ -16,11 +16,13 @@
 
 #include "core/dsl.h"
 #include "core/objset.h"
+#include "core/pool_impl.h"
 
 struct zvol {
     struct dataset *ds;
     struct objset *os;
     struct pool *pool;
+    struct dnode *dn; /* the volume object, held while the handle lives (no reload per I/O) */
     uint32_t blocksize;
     bool readonly;
 };
@@ -47,6 +49,12 @@ zvol_open(struct pool *p, const char *name, struct zvol **out, struct err_msg *e
     }
     zv->blocksize = oi.blocksize;
     zv->readonly = ds_readonly(zv->ds);
+    rc = dnode_hold(zv->os, ZVOL_OBJ, false, &zv->dn);
+    if (rc != 0) {
+        err_msg_set(em, rc, "cannot open '%s': %s", name, err_str(rc));
+        zvol_close(zv);
+        return rc;
+    }
     *out = zv;
     return 0;
 }
@@ -56,6 +64,8 @@ zvol_close(struct zvol *zv)
 {
     if (zv == NULL)
         return;
+    if (zv->dn != NULL)
+        dnode_rele(zv->dn);
     ds_close(zv->ds);
     free(zv);
 }
@@ -63,8 +73,10 @@ zvol_close(struct zvol *zv)
 uint64_t
 zvol_size(struct zvol *zv)
 {
-    struct obj_info oi;
-    return obj_stat(zv->os, ZVOL_OBJ, &oi) == 0 ? oi.size : 0;
+    pthread_mutex_lock(&zv->dn->lock);
+    uint64_t size = zv->dn->latest.size;
+    pthread_mutex_unlock(&zv->dn->lock);
+    return size;
 }
 
 uint32_t
@@ -100,7 +112,7 @@ zvol_read(struct zvol *zv, uint64_t off, size_t len, void *buf)
     int rc = check_range(zv, off, len);
     if (rc != 0)
         return rc;
-    return obj_read(zv->os, ZVOL_OBJ, off, len, buf);
+    return dnode_read(zv->dn, off, len, buf);
 }
 
 int
@@ -110,7 +122,7 @@ zvol_read_pieces(struct zvol *zv, uint64_t off, size_t len, struct obj_piece *pv
     int rc = check_range(zv, off, len);
     if (rc != 0)
         return rc;
-    return obj_read_pieces(zv->os, ZVOL_OBJ, off, len, pv, max, n);
+    return dnode_read_pieces(zv->dn, off, len, pv, max, n);
 }
 
 /* Runs op for [off, off+len) in chunks, each in its own transaction; FUA waits for the last. */
