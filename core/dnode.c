@@ -488,9 +488,9 @@ tree_piece_cursor(struct pool *p, struct tree_cursor *c, uint32_t blksz, uint64_
  * dnode_read without the copy of committed data: the same walk (dirty state first, then runs of
  * tree blocks under one cursor), producing pieces instead of filling a buffer.
  */
-int
-dnode_read_pieces(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *pv, size_t max,
-                  size_t *npieces)
+static int
+read_pieces(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *pv, size_t max,
+            size_t *npieces, bool nowait)
 {
     struct pool *p = dn->os->pool;
     size_t np = 0;
@@ -501,7 +501,12 @@ dnode_read_pieces(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *
             pieces_release(pv, np);
             return -E2BIG;
         }
-        pthread_mutex_lock(&dn->lock);
+        if (!nowait) {
+            pthread_mutex_lock(&dn->lock);
+        } else if (pthread_mutex_trylock(&dn->lock) != 0) {
+            pieces_release(pv, np);
+            return -EWOULDBLOCK;
+        }
         if (dn->latest.type == OT_NONE) {
             pthread_mutex_unlock(&dn->lock);
             pieces_release(pv, np);
@@ -543,10 +548,17 @@ dnode_read_pieces(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *
         }
         struct tree_root tr;
         tree_root_snapshot(dn, &tr);
-        pthread_rwlock_rdlock(&p->tree_lock);
+        if (!nowait) {
+            pthread_rwlock_rdlock(&p->tree_lock);
+        } else if (pthread_rwlock_tryrdlock(&p->tree_lock) != 0) {
+            pthread_mutex_unlock(&dn->lock);
+            pieces_release(pv, np);
+            return -EWOULDBLOCK;
+        }
         pthread_mutex_unlock(&dn->lock);
         struct tree_cursor c = { .tr = &tr };
         int rc = 0;
+        bool was = zio_cache_only(nowait);
         while (run > 0 && rc == 0) {
             if (np == max) {
                 rc = -E2BIG;
@@ -563,6 +575,7 @@ dnode_read_pieces(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *
             boff = 0;
             n = run < blksz ? run : blksz;
         }
+        zio_cache_only(was);
         cursor_release(&c);
         pthread_rwlock_unlock(&p->tree_lock);
         if (rc != 0) {
@@ -572,6 +585,20 @@ dnode_read_pieces(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *
     }
     *npieces = np;
     return 0;
+}
+
+int
+dnode_read_pieces(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *pv, size_t max,
+                  size_t *npieces)
+{
+    return read_pieces(dn, off, len, pv, max, npieces, false);
+}
+
+int
+dnode_read_pieces_nowait(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *pv,
+                         size_t max, size_t *npieces)
+{
+    return read_pieces(dn, off, len, pv, max, npieces, true);
 }
 
 /* The current content of a block, as seen by a writer in slot `self` (dn->lock held). */

@@ -446,6 +446,8 @@ void
 pool_record_error(struct pool *p, uint64_t ds_obj, uint64_t obj, int level, uint64_t blkid,
                   const struct blkptr *bp, int err)
 {
+    if (err == -EWOULDBLOCK)
+        return; /* not an error: a reader asked not to wait for a device */
     pthread_mutex_lock(&p->err_lock);
     struct pool_error *e = &p->errlog[p->errors_total % POOL_ERRLOG_MAX];
     *e = (struct pool_error){

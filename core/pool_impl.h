@@ -172,6 +172,9 @@ bool dnode_is_dirty(struct dnode *dn);
 int dnode_extents(struct dnode *dn, uint64_t off, uint64_t len, obj_extent_fn fn, void *arg);
 int dnode_read_pieces(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *pv, size_t max,
                       size_t *n);
+/* The same without ever waiting: -EWOULDBLOCK when a lock is busy or a block is not cached. */
+int dnode_read_pieces_nowait(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *pv,
+                             size_t max, size_t *n);
 /* Block ranges changed after since_txg, uncommitted changes included (see dnode.c). */
 int dnode_changed(struct dnode *dn, uint64_t since_txg, struct blk_ranges *out);
 /* Reads the committed block tree: calls fn for every non-hole BP (any level). For the verifier. */
@@ -202,6 +205,9 @@ struct blockref {
     struct arc_buf *ab;
     uint8_t *owned;
 };
+/* While on (this thread only), zio_read_ref serves cache hits, holes and embedded blocks and
+ * returns -EWOULDBLOCK instead of reading a device. Returns the previous setting. */
+bool zio_cache_only(bool on);
 /* Reads bp through the ARC. Returns 0 with ref filled, -ECKSUM, -EIO, -ENOMEM. */
 int zio_read_ref(struct pool *p, const struct blkptr *bp, struct blockref *ref);
 void blockref_release(struct blockref *ref);

@@ -273,6 +273,17 @@ zio_read(struct pool *p, const struct blkptr *bp, void *out)
     return rc == -ECORRUPT ? -ECKSUM : rc;
 }
 
+/* Set by zio_cache_only(): reads that would go to a device fail with -EWOULDBLOCK instead. */
+static _Thread_local bool cache_only;
+
+bool
+zio_cache_only(bool on)
+{
+    bool old = cache_only;
+    cache_only = on;
+    return old;
+}
+
 int
 zio_read_ref(struct pool *p, const struct blkptr *bp, struct blockref *ref)
 {
@@ -292,6 +303,8 @@ zio_read_ref(struct pool *p, const struct blkptr *bp, struct blockref *ref)
             ref->ab = NULL;
             arc_remove(p->arc, &key);
         }
+        if (cache_only)
+            return -EWOULDBLOCK;
     }
     uint8_t *data = malloc(bp->lsize ? bp->lsize : 1);
     if (data == NULL)

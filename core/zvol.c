@@ -125,6 +125,19 @@ zvol_read_pieces(struct zvol *zv, uint64_t off, size_t len, struct obj_piece *pv
     return dnode_read_pieces(zv->dn, off, len, pv, max, n);
 }
 
+int
+zvol_read_pieces_nowait(struct zvol *zv, uint64_t off, size_t len, struct obj_piece *pv, size_t max,
+                        size_t *n)
+{
+    if (pthread_mutex_trylock(&zv->dn->lock) != 0)
+        return -EWOULDBLOCK;
+    uint64_t size = zv->dn->latest.size;
+    pthread_mutex_unlock(&zv->dn->lock);
+    if (off > size || len > size - off)
+        return -EINVAL;
+    return dnode_read_pieces_nowait(zv->dn, off, len, pv, max, n);
+}
+
 /* Runs op for [off, off+len) in chunks, each in its own transaction; FUA waits for the last. */
 typedef int (*chunk_fn)(struct zvol *zv, struct tx *tx, uint64_t off, uint64_t len,
                         const uint8_t *buf);

@@ -46,6 +46,10 @@ int zvol_read(struct zvol *zv, uint64_t off, size_t len, void *buf);
 struct obj_piece;
 int zvol_read_pieces(struct zvol *zv, uint64_t off, size_t len, struct obj_piece *pv, size_t max,
                      size_t *n);
+/* The same for an event loop: never waits. -EWOULDBLOCK when a lock is busy or a block is not in
+ * the cache (then call zvol_read_pieces from a thread that may wait). */
+int zvol_read_pieces_nowait(struct zvol *zv, uint64_t off, size_t len, struct obj_piece *pv,
+                            size_t max, size_t *n);
 
 enum { ZVOL_FUA = 1u << 0 };
 /* Writes [off, off+len); with ZVOL_FUA returns once durable. -EINVAL past the end, -EROFS,

@@ -319,6 +319,56 @@ reply_error(struct nbd_session *s, const struct nbd_request *r, uint32_t err)
         send_bytes(s, buf, (size_t)n);
 }
 
+/* The reply to a READ whose data is in b (taken: released once sent). */
+static void
+send_read_reply(struct nbd_session *s, const struct nbd_request *r, struct piece_batch *b)
+{
+    uint8_t hdr[32];
+    int n = s->structured && r->length > 0
+                ? nbd_chunk_offset_data_encode(hdr, sizeof(hdr), NBD_REPLY_FLAG_DONE, r->cookie,
+                                               r->offset, r->length)
+                : nbd_simple_reply_encode(hdr, sizeof(hdr), 0, r->cookie);
+    if (s->structured && r->length == 0)
+        n = nbd_chunk_none_encode(hdr, sizeof(hdr), r->cookie);
+    send_bytes(s, hdr, (size_t)n);
+    if (b == NULL)
+        return;
+    if (r->length == 0 || s->bev == NULL || n <= 0) {
+        batch_release(b);
+        return;
+    }
+    /* Each piece goes out by reference: no copy of the cached data. */
+    struct evbuffer *out = bufferevent_get_output(s->bev);
+    b->refs = (unsigned)b->n + 1;
+    for (size_t i = 0; i < b->n; i++)
+        if (evbuffer_add_reference(out, b->p[i].data, b->p[i].len, piece_sent, b) != 0)
+            b->refs--; /* only on ENOMEM; the stream is then short and the client sees a
+                          protocol error */
+    if (--b->refs == 0)
+        batch_release(b);
+}
+
+/*
+ * A READ served on the loop thread when everything it needs is in memory (cache hits, no busy
+ * lock): no hand-off to a worker and back. Returns false when a worker must do it.
+ */
+static bool
+read_fast(struct nbd_session *s, const struct nbd_request *r)
+{
+    size_t max = r->length / zvol_blocksize(s->zv) + 2;
+    if (r->length == 0 || max > 256)
+        return false; /* large reads are worth a worker anyway */
+    struct piece_batch *b = calloc(1, sizeof(*b) + max * sizeof(b->p[0]));
+    if (b == NULL)
+        return false;
+    if (zvol_read_pieces_nowait(s->zv, r->offset, r->length, b->p, max, &b->n) != 0) {
+        free(b);
+        return false;
+    }
+    send_read_reply(s, r, b);
+    return true;
+}
+
 static void
 req_done(struct workq_job *job)
 {
@@ -332,27 +382,8 @@ req_done(struct workq_job *job)
         if (q->werr != 0) {
             reply_error(s, r, q->werr);
         } else if (r->type == NBD_CMD_READ) {
-            uint8_t hdr[32];
-            int n = s->structured && r->length > 0
-                        ? nbd_chunk_offset_data_encode(hdr, sizeof(hdr), NBD_REPLY_FLAG_DONE,
-                                                       r->cookie, r->offset, r->length)
-                        : nbd_simple_reply_encode(hdr, sizeof(hdr), 0, r->cookie);
-            if (s->structured && r->length == 0)
-                n = nbd_chunk_none_encode(hdr, sizeof(hdr), r->cookie);
-            send_bytes(s, hdr, (size_t)n);
-            struct piece_batch *b = q->pieces;
-            if (r->length > 0 && s->bev != NULL && n > 0 && b != NULL) {
-                /* Each piece goes out by reference: no copy of the cached data. */
-                struct evbuffer *out = bufferevent_get_output(s->bev);
-                b->refs = (unsigned)b->n + 1;
-                for (size_t i = 0; i < b->n; i++)
-                    if (evbuffer_add_reference(out, b->p[i].data, b->p[i].len, piece_sent, b) != 0)
-                        b->refs--; /* only on ENOMEM; the stream is then short and the client
-                                      sees a protocol error */
-                q->pieces = NULL;
-                if (--b->refs == 0)
-                    batch_release(b);
-            }
+            send_read_reply(s, r, q->pieces);
+            q->pieces = NULL;
         } else if (r->type == NBD_CMD_BLOCK_STATUS) {
             send_bytes(s, q->reply.p, q->reply.len);
         } else {
@@ -397,6 +428,10 @@ handle_request(struct nbd_session *s, const struct nbd_request *r, uint8_t *payl
         free(payload);
         log_debug("nbd %s: %s refused: %s", s->peer, nbd_cmd_name(r->type), nbd_wire_err_name(err));
         reply_error(s, r, err);
+        return;
+    }
+    if (r->type == NBD_CMD_READ && !s->peer_gone && read_fast(s, r)) {
+        flow(s);
         return;
     }
     struct nbd_req *q = calloc(1, sizeof(*q));
