@@ -391,6 +391,22 @@ cache_written(struct sync_ctx *sc, struct dnode_txg *slot)
     }
 }
 
+/* An indirect block just written goes into the block cache too (a copy: the sync context keeps
+ * its own until the end of the txg), so reads of fresh data find their tree in memory. */
+static void
+cache_indirect(struct sync_ctx *sc, const struct blkptr *bp, const uint8_t *data)
+{
+    uint8_t *copy = malloc(sc->indsz);
+    if (copy == NULL)
+        return; /* only a cache: the next read fetches it */
+    memcpy(copy, data, sc->indsz);
+    struct arc_key key;
+    arc_key_of(bp, &key);
+    struct arc_buf *ab = arc_put(sc->p->arc, &key, copy, sc->indsz);
+    if (ab != NULL)
+        arc_buf_unref(ab);
+}
+
 /* One data block of the parallel write phase (step 3). */
 struct data_job {
     struct sync_ctx *sc;
@@ -506,6 +522,8 @@ write_indirects(struct sync_ctx *sc)
             }
             if (rc == 0)
                 rc = replace_bp(sc, level, index, &ib->oldbp, &newbp, reused);
+            if (rc == 0 && !bp_is_hole(&newbp))
+                cache_indirect(sc, &newbp, ib->data);
             ib->dirty = false;
         }
         free(keys);

@@ -51,7 +51,12 @@ static inline struct pool *
 test_pool_create(uint64_t size)
 {
     const char *paths[1] = { test_dev[0] };
-    struct pool_opts po = { .create_files = true, .create_size = size, .txg_timeout_ms = 600000 };
+    /* A small cache: suites run in parallel and the default (RAM / 8) would let a test that
+     * writes a GiB hold it all in memory. */
+    struct pool_opts po = { .create_files = true,
+                            .create_size = size,
+                            .txg_timeout_ms = 600000,
+                            .arc_max_bytes = 64u << 20 };
     struct pool *p = NULL;
     struct err_msg em = { 0 };
     cr_assert_eq(pool_create("tank", paths, 1, &po, &p, &em), 0, "pool_create: %s", em.text);
@@ -66,7 +71,8 @@ test_pool_reimport(struct pool *p)
     struct err_msg em = { 0 };
     if (p != NULL)
         cr_assert_eq(pool_export(p), 0);
-    struct pool_import_opts io = { .tuning = { .txg_timeout_ms = 600000 } };
+    struct pool_import_opts io = { .tuning = { .txg_timeout_ms = 600000,
+                                               .arc_max_bytes = 64u << 20 } };
     cr_assert_eq(pool_import(paths, 1, &io, &p, &em), 0, "pool_import: %s", em.text);
     return p;
 }

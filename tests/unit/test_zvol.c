@@ -391,3 +391,42 @@ Test(zvol, read_pieces_match_read_and_stay_stable)
     zvol_close(zv);
     pool_export(p);
 }
+
+/* The event-loop read never waits: cache hits are served, a miss says -EWOULDBLOCK and records
+ * no error, and after a normal read has filled the cache the same range is served. */
+Test(zvol, nowait_reads_serve_cache_hits_only)
+{
+    struct pool *p = test_pool_create(256 * MiB);
+    mkvol(p, "tank/v", "64M", true);
+    struct zvol *zv;
+    OK(zvol_open(p, "tank/v", &zv, &em));
+    OK(put(zv, 0, 1 * MiB, 5, 0));
+    OK(zvol_flush(zv)); /* committed, and in the cache (write-through) */
+    struct obj_piece pv[80];
+    size_t n = 0;
+    cr_assert_eq(zvol_read_pieces_nowait(zv, 4096, 256 * 1024, pv, 80, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        obj_piece_release(&pv[i]);
+    zvol_close(zv);
+    p = test_pool_reimport(p); /* cold cache */
+    OK(zvol_open(p, "tank/v", &zv, &em));
+    cr_assert_eq(zvol_read_pieces_nowait(zv, 4096, 256 * 1024, pv, 80, &n), -EWOULDBLOCK);
+    cr_assert_eq(zvol_read_pieces_nowait(zv, 64 * MiB - 4096, 8192, pv, 80, &n), -EINVAL);
+    expect(zv, 0, 1 * MiB, 5); /* fills the cache */
+    cr_assert_eq(zvol_read_pieces_nowait(zv, 4096, 256 * 1024, pv, 80, &n), 0);
+    uint8_t *want = malloc(256 * 1024);
+    pattern(want, 4096, 256 * 1024, 5);
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(memcmp(want + pos, pv[i].data, pv[i].len) == 0);
+        pos += pv[i].len;
+        obj_piece_release(&pv[i]);
+    }
+    cr_assert_eq(pos, 256 * 1024);
+    free(want);
+    struct pool_stats st;
+    pool_get_stats(p, &st);
+    cr_assert_eq(st.cksum_errors + st.read_errors, 0);
+    zvol_close(zv);
+    pool_export(p);
+}
