@@ -856,11 +856,26 @@ next_dirty_block(const struct dnode *dn, uint64_t blkid)
     for (int i = 0; i < TXG_SLOTS; i++) {
         if (dn->txg[i].txg == 0)
             continue;
-        for (size_t it = 0; u64map_next(&dn->txg[i].blocks, &it, &key, &v);)
+        for (size_t it = 0; u64map_next(&dn->txg[i].blocks, &it, &key, &v);) {
             if (key > blkid && key < best)
                 best = key;
+            if (best == blkid + 1)
+                return best; /* nothing can come earlier */
+        }
     }
     return best;
+}
+
+/* true when dn's published tree is still the one tr was taken from (dn->lock held). */
+static bool
+tree_root_unchanged(const struct dnode *dn, const struct tree_root *tr)
+{
+    if (dn->phys.nlevels != tr->nlevels || dn->phys.a.nblkptr != tr->nblkptr)
+        return false;
+    for (unsigned i = 0; i < tr->nblkptr; i++)
+        if (!bp_equal(&dn->phys.blkptr[i], &tr->blkptr[i]))
+            return false;
+    return true;
 }
 
 /* The end of the punched range covering blkid in the newest slot that has one (dn->lock held). */
@@ -914,20 +929,33 @@ dnode_extents(struct dnode *dn, uint64_t off, uint64_t len, obj_extent_fn fn, vo
         } else {
             struct tree_root tr;
             tree_root_snapshot(dn, &tr);
-            uint64_t nd = next_dirty_block(dn, blkid);
             pthread_rwlock_rdlock(&p->tree_lock);
             pthread_mutex_unlock(&dn->lock);
             struct blkptr bp;
+            uint64_t nt = 0;
             rc = tree_lookup(p, &tr, blkid, &bp);
             kind = bp_is_hole(&bp) ? 0 : 1;
-            if (rc == 0 && kind == 0) {
-                uint64_t nt;
+            if (rc == 0 && kind == 0)
                 rc = tree_next_data(p, &tr, blkid + 1, &nt);
-                next_blk = nt < nd ? nt : nd;
-            }
             pthread_rwlock_unlock(&p->tree_lock);
             if (rc != 0)
                 return rc;
+            if (kind == 0) {
+                /*
+                 * A hole in the tree runs to the next data block or the next dirty block. The
+                 * dirty set is scanned only here, not for every data block (a scan costs a walk
+                 * of every uncommitted block). If meanwhile the tree was republished or this
+                 * block got written, look again from the same position.
+                 */
+                pthread_mutex_lock(&dn->lock);
+                bool dirty_now = dirty_lookup(dn, blkid, NULL, &zero) != NULL || zero;
+                bool same = tree_root_unchanged(dn, &tr);
+                uint64_t nd = next_dirty_block(dn, blkid);
+                pthread_mutex_unlock(&dn->lock);
+                if (dirty_now || !same)
+                    continue;
+                next_blk = nt < nd ? nt : nd;
+            }
         }
         uint64_t next = next_blk > UINT64_MAX / blksz ? end : next_blk * blksz;
         if (next > end || next <= pos)
