@@ -51,6 +51,19 @@ le64_put(uint8_t *p, uint64_t v)
 }
 
 /* Big-endian helpers for network protocols (NBD, XDR). */
+static inline uint16_t
+be16_get(const uint8_t *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static inline void
+be16_put(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
 static inline uint32_t
 be32_get(const uint8_t *p)
 {

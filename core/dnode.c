@@ -377,6 +377,24 @@ dirty_lookup(struct dnode *dn, uint64_t blkid, const struct dnode_txg *skip, boo
     return NULL;
 }
 
+/*
+ * Bytes of [blkid's first n bytes .. len) that come from the tree in one run: blkid (not dirty,
+ * checked by the caller) and the following blocks up to the first dirty or punched one, at most
+ * READ_RUN_MAX. dn->lock held.
+ */
+static size_t
+tree_run_len(struct dnode *dn, uint64_t blkid, size_t n, size_t len, uint32_t blksz)
+{
+    size_t run = n;
+    bool zero;
+    for (uint64_t b = blkid + 1; run < len && run < READ_RUN_MAX; b++) {
+        if (dirty_lookup(dn, b, NULL, &zero) != NULL || zero)
+            break;
+        run += len - run < blksz ? len - run : blksz;
+    }
+    return run;
+}
+
 int
 dnode_read(struct dnode *dn, uint64_t off, size_t len, void *buf)
 {
@@ -412,13 +430,7 @@ dnode_read(struct dnode *dn, uint64_t off, size_t len, void *buf)
          * goes under the dnode lock, then read it with one cursor (one indirect-block lookup per
          * 1024 blocks) under tree_lock only.
          */
-        size_t run = n;
-        for (uint64_t b = blkid + 1; run < len && run < READ_RUN_MAX; b++) {
-            const uint8_t *d2 = dirty_lookup(dn, b, NULL, &zero);
-            if (d2 != NULL || zero)
-                break;
-            run += len - run < blksz ? len - run : blksz;
-        }
+        size_t run = tree_run_len(dn, blkid, n, len, blksz);
         struct tree_root tr;
         tree_root_snapshot(dn, &tr);
         pthread_rwlock_rdlock(&p->tree_lock);
@@ -539,13 +551,7 @@ read_pieces(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *pv, si
             len -= n;
             continue;
         }
-        size_t run = n;
-        for (uint64_t b = blkid + 1; run < len && run < READ_RUN_MAX; b++) {
-            const uint8_t *d2 = dirty_lookup(dn, b, NULL, &zero);
-            if (d2 != NULL || zero)
-                break;
-            run += len - run < blksz ? len - run : blksz;
-        }
+        size_t run = tree_run_len(dn, blkid, n, len, blksz);
         struct tree_root tr;
         tree_root_snapshot(dn, &tr);
         if (!nowait) {

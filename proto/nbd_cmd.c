@@ -19,19 +19,6 @@ _Static_assert(NBD_CHUNK_HEADER_LEN == 4 + 2 + 2 + 8 + 4, "chunk header layout")
 _Static_assert(NBD_REPLY_TYPE_ERROR == 32769u && NBD_REPLY_TYPE_ERROR_OFFSET == 32770u,
                "proto.md: 2^15 + 1, 2^15 + 2");
 
-static inline uint16_t
-get16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static inline void
-put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
 /* ---- requests ------------------------------------------------------------------------------ */
 
 int
@@ -41,8 +28,8 @@ nbd_request_decode(const uint8_t *buf, size_t len, struct nbd_request *req)
         return -EAGAIN;
     if (be32_get(buf) != NBD_MAGIC_REQUEST)
         return ERR(-EPROTO);
-    req->flags = get16(buf + 4);
-    req->type = get16(buf + 6);
+    req->flags = be16_get(buf + 4);
+    req->type = be16_get(buf + 6);
     req->cookie = be64_get(buf + 8);
     req->offset = be64_get(buf + 16);
     req->length = be32_get(buf + 24);
@@ -55,8 +42,8 @@ nbd_request_encode(uint8_t *buf, size_t cap, const struct nbd_request *req)
     if (cap < NBD_REQUEST_LEN)
         return ERR(-ENOSPC);
     be32_put(buf, NBD_MAGIC_REQUEST);
-    put16(buf + 4, req->flags);
-    put16(buf + 6, req->type);
+    be16_put(buf + 4, req->flags);
+    be16_put(buf + 6, req->type);
     be64_put(buf + 8, req->cookie);
     be64_put(buf + 16, req->offset);
     be32_put(buf + 24, req->length);
@@ -232,8 +219,8 @@ static void
 chunk_header(uint8_t *buf, uint16_t flags, uint16_t type, uint64_t cookie, uint32_t length)
 {
     be32_put(buf, NBD_MAGIC_STRUCT_REPLY);
-    put16(buf + 4, flags);
-    put16(buf + 6, type);
+    be16_put(buf + 4, flags);
+    be16_put(buf + 6, type);
     be64_put(buf + 8, cookie);
     be32_put(buf + 16, length);
 }
@@ -297,7 +284,7 @@ chunk_error(uint8_t *buf, size_t cap, uint16_t flags, uint16_t type, uint64_t co
         return ERR(-ENOSPC);
     chunk_header(buf, flags, type, cookie, (uint32_t)payload);
     be32_put(buf + 20, error);
-    put16(buf + 24, (uint16_t)msg_len);
+    be16_put(buf + 24, (uint16_t)msg_len);
     if (msg_len > 0)
         memcpy(buf + 26, msg, msg_len);
     if (offset != NULL)

@@ -23,19 +23,6 @@ _Static_assert(NBD_EXPORT_NAME_REPLY_LEN == NBD_EXPORT_NAME_REPLY_SHORT_LEN + 12
 _Static_assert(NBD_REP_ERR_TOO_BIG == 0x80000009u, "proto.md: 2^31 + 9");
 _Static_assert(NBD_META_MAX_QUERIES * sizeof(struct nbd_str) <= 4096, "nbd_opt stays small");
 
-static inline uint16_t
-get16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static inline void
-put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
 /* ---- handshake ----------------------------------------------------------------------------- */
 
 int
@@ -45,7 +32,7 @@ nbd_greeting_encode(uint8_t *buf, size_t cap)
         return ERR(-ENOSPC);
     be64_put(buf, NBD_MAGIC_NBDMAGIC);
     be64_put(buf + 8, NBD_MAGIC_IHAVEOPT);
-    put16(buf + 16, NBD_HFLAGS_SERVER);
+    be16_put(buf + 16, NBD_HFLAGS_SERVER);
     return NBD_GREETING_LEN;
 }
 
@@ -101,7 +88,7 @@ rd_u16(struct rd *r, uint16_t *v)
 {
     if (r->left < 2)
         return -EBADMSG;
-    *v = get16(r->p);
+    *v = be16_get(r->p);
     r->p += 2;
     r->left -= 2;
     return 0;
@@ -366,9 +353,9 @@ nbd_rep_info_export_encode(uint8_t *buf, size_t cap, uint32_t opt, uint64_t size
     if (total < 0)
         return total;
     rep_header(buf, opt, NBD_REP_INFO, 12);
-    put16(buf + 20, NBD_INFO_EXPORT);
+    be16_put(buf + 20, NBD_INFO_EXPORT);
     be64_put(buf + 22, size);
-    put16(buf + 30, tflags);
+    be16_put(buf + 30, tflags);
     return total;
 }
 
@@ -381,7 +368,7 @@ rep_info_string(uint8_t *buf, size_t cap, uint32_t opt, uint16_t info, const cha
     if (total < 0)
         return total;
     rep_header(buf, opt, NBD_REP_INFO, (uint32_t)(2 + len));
-    put16(buf + 20, info);
+    be16_put(buf + 20, info);
     put_bytes(buf + 22, s, len);
     return total;
 }
@@ -423,7 +410,7 @@ nbd_rep_info_block_size_encode(uint8_t *buf, size_t cap, uint32_t opt, uint32_t 
     if (total < 0)
         return total;
     rep_header(buf, opt, NBD_REP_INFO, 14);
-    put16(buf + 20, NBD_INFO_BLOCK_SIZE);
+    be16_put(buf + 20, NBD_INFO_BLOCK_SIZE);
     be32_put(buf + 22, min_block);
     be32_put(buf + 26, pref_block);
     be32_put(buf + 30, max_block);
@@ -471,7 +458,7 @@ nbd_export_name_reply_encode(uint8_t *buf, size_t cap, uint64_t size, uint16_t t
     if (cap < total)
         return ERR(-ENOSPC);
     be64_put(buf, size);
-    put16(buf + 8, tflags);
+    be16_put(buf + 8, tflags);
     if (!no_zeroes)
         memset(buf + NBD_EXPORT_NAME_REPLY_SHORT_LEN, 0, 124);
     return (int)total;

@@ -2,7 +2,7 @@
 /*
  * workq: worker threads with completions on the event loop (see workq.h).
  *
- * Two lists under one mutex: `todo` (FIFO, workers pop) and `finished` (workers push, the loop
+ * Two lists under one mutex: `queue` (FIFO, workers pop) and `finished` (workers push, the loop
  * takes the whole list when its wake-up event fires). A worker that finishes a job activates
  * the wake-up event only when `finished` was empty, so a burst costs one loop wake-up.
  */
@@ -20,7 +20,7 @@
 struct workq {
     pthread_mutex_t lock;
     pthread_cond_t cv;
-    struct workq_job *todo_head, *todo_tail;
+    struct workq_job *queue_head, *queue_tail;
     struct workq_job *finished;
     struct event *wake;
     pthread_t *threads;
@@ -35,14 +35,14 @@ worker_main(void *arg)
     struct workq *wq = arg;
     pthread_mutex_lock(&wq->lock);
     for (;;) {
-        while (wq->todo_head == NULL && !wq->stopping)
+        while (wq->queue_head == NULL && !wq->stopping)
             pthread_cond_wait(&wq->cv, &wq->lock);
-        struct workq_job *job = wq->todo_head;
+        struct workq_job *job = wq->queue_head;
         if (job == NULL)
             break; /* stopping and drained */
-        wq->todo_head = job->next;
-        if (wq->todo_head == NULL)
-            wq->todo_tail = NULL;
+        wq->queue_head = job->next;
+        if (wq->queue_head == NULL)
+            wq->queue_tail = NULL;
         pthread_mutex_unlock(&wq->lock);
 
         job->fn(job);
@@ -120,11 +120,11 @@ workq_submit(struct workq *wq, struct workq_job *job)
     job->next = NULL;
     wq->pending++;
     pthread_mutex_lock(&wq->lock);
-    if (wq->todo_tail != NULL)
-        wq->todo_tail->next = job;
+    if (wq->queue_tail != NULL)
+        wq->queue_tail->next = job;
     else
-        wq->todo_head = job;
-    wq->todo_tail = job;
+        wq->queue_head = job;
+    wq->queue_tail = job;
     pthread_cond_signal(&wq->cv);
     pthread_mutex_unlock(&wq->lock);
 }

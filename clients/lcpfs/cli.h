@@ -51,6 +51,8 @@ char **split_commas(const char *s, size_t *n);
 void free_strv(char **v);
 /* Parses "name=value" into a props object entry; CLI_USAGE on a missing '='. */
 int props_add_assignment(struct cli *c, json_t *props, const char *assignment);
+/* An object keyed by each element's "name" (new reference; the array is borrowed). */
+json_t *by_name(json_t *array);
 /* Prints JSON output with the output_version header ZFS 2.3 uses. Steals body. */
 void print_json(const char *command, const char *key, json_t *body);
 

@@ -419,12 +419,7 @@ cmd_list(struct cli *c, int argc, char **argv)
     }
     json_decref(tarr);
     if (rc == CLI_OK && c->json) {
-        json_t *byname = json_object();
-        size_t k;
-        json_t *o;
-        json_array_foreach(all, k, o)
-            json_object_set(byname, json_string_value(json_object_get(o, "name")), o);
-        print_json("lcpfs list", "datasets", byname);
+        print_json("lcpfs list", "datasets", by_name(all));
     } else if (rc == CLI_OK) {
         struct table t;
         table_init(&t, headers, ncols);

@@ -250,6 +250,17 @@ props_add_assignment(struct cli *c, json_t *props, const char *assignment)
     return CLI_OK;
 }
 
+json_t *
+by_name(json_t *array)
+{
+    json_t *by = json_object();
+    size_t k;
+    json_t *o;
+    json_array_foreach(array, k, o)
+        json_object_set(by, json_string_value(json_object_get(o, "name")), o);
+    return by;
+}
+
 void
 print_json(const char *command, const char *key, json_t *body)
 {

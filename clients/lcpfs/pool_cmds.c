@@ -146,13 +146,8 @@ pool_list(struct cli *c, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     if (c->json) {
-        json_t *by = json_object();
-        size_t k;
-        json_t *o;
-        json_array_foreach(r, k, o)
-            json_object_set(by, json_string_value(json_object_get(o, "name")), o);
+        print_json("lcpfs pool list", "pools", by_name(r));
         json_decref(r);
-        print_json("lcpfs pool list", "pools", by);
         return CLI_OK;
     }
     const char *cols[] = { "NAME", "SIZE", "ALLOC", "FREE", "FRAG", "HEALTH" };
@@ -208,13 +203,8 @@ pool_status(struct cli *c, int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     if (c->json) {
-        json_t *by = json_object();
-        size_t k;
-        json_t *o;
-        json_array_foreach(r, k, o)
-            json_object_set(by, json_string_value(json_object_get(o, "name")), o);
+        print_json("lcpfs pool status", "pools", by_name(r));
         json_decref(r);
-        print_json("lcpfs pool status", "pools", by);
         return CLI_OK;
     }
     size_t k, shown = 0;
