@@ -292,6 +292,8 @@ void txg_dirty_add(struct pool *p, uint64_t txg, uint64_t bytes);
  * made, cannot hold it. Promises end when the txg commits.
  */
 int txg_reserve_space(struct pool *p, uint64_t txg, uint64_t bytes, const struct objset *os);
+/* The syncing txg allocated `bytes`: that much of its promise is now real (txg.c). */
+void txg_space_allocated(struct pool *p, uint64_t txg, uint64_t bytes);
 /*
  * tx_assign for a writer whose own unused space reservation is own_rsv bytes: when the pool is
  * short of space it first waits (at most three commits) for promised and deferred space to

@@ -93,6 +93,20 @@ txg_reserve_space(struct pool *p, uint64_t txg, uint64_t bytes, const struct obj
 }
 
 /*
+ * The syncing txg turns its promise into allocations as it writes: each allocation retires the
+ * same amount of promise, so space is not counted twice (allocated and still promised) while a
+ * large txg commits. The remainder of the promise (compression, holes) ends at the commit.
+ */
+void
+txg_space_allocated(struct pool *p, uint64_t txg, uint64_t bytes)
+{
+    pthread_mutex_lock(&p->txg_lock);
+    uint64_t *r = &p->reserved[txg & 1];
+    *r -= bytes < *r ? bytes : *r;
+    pthread_mutex_unlock(&p->txg_lock);
+}
+
+/*
  * Space throttle: when the bytes promised to the open and syncing txgs (worst case) crowd out a
  * new change, wait for commits to turn promises into real allocations (usually far smaller:
  * compression, holes, overwrites) and deferred frees into free space, before letting the write

@@ -99,6 +99,7 @@ write_copies(struct pool *p, uint64_t txg, const uint8_t *phys, size_t psize, un
         }
         bp->dva[c] = dva;
         used[nused++] = dva.vdev;
+        txg_space_allocated(p, txg, asize);
     }
     return 0;
 fail:
