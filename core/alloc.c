@@ -77,6 +77,7 @@
 #include "common/err.h"
 #include "core/ondisk.h"
 #include "core/range_tree.h"
+#include "core/vdev.h"
 
 #define ALLOC_TXG_SLOTS    4u             /* freeing trees and pending journals: txg % 4 */
 #define ALLOC_DEFER_SLOTS  2u             /* defer trees: txg % 2 */
@@ -111,6 +112,7 @@ struct alloc_vdev {
     uint64_t asize; /* bytes, multiple of 2^ashift */
     unsigned ashift;
     unsigned ms_shift;
+    unsigned rz_width, rz_nparity; /* RAID-Z inflation (alloc_vdev_set_raidz); 0 = none */
     struct metaslab *ms;
     size_t nms;
     size_t cur_ms; /* current metaslab (locality); valid when have_cur */
@@ -140,6 +142,7 @@ struct alloc {
     uint64_t allocated;   /* sum of vd->allocated */
     uint64_t deferred;    /* sum of vd->deferred */
     size_t rotor;         /* vdev index taking allocations */
+    unsigned frees_held;  /* alloc_hold_frees count: defer slots are not released */
     uint64_t rotor_bytes; /* bytes the rotor vdev took this turn */
     struct alloc_journal journal[ALLOC_TXG_SLOTS];
     bool load_have_txg; /* a TXG marker was seen by alloc_load_records */
@@ -522,6 +525,34 @@ out:
     return rc;
 }
 
+void
+alloc_hold_frees(struct alloc *a, bool hold)
+{
+    pthread_mutex_lock(&a->lock);
+    if (hold)
+        a->frees_held++;
+    else
+        a->frees_held--;
+    pthread_mutex_unlock(&a->lock);
+}
+
+int
+alloc_vdev_set_raidz(struct alloc *a, uint32_t vdev, unsigned width, unsigned nparity)
+{
+    if (nparity == 0 || nparity > VDEV_MAX_PARITY || width <= nparity || width > VDEV_MAX_CHILDREN)
+        return ERR(-EINVAL);
+    pthread_mutex_lock(&a->lock);
+    int rc = 0;
+    if (vdev >= a->nvdevs) {
+        rc = ERR(-ENOENT);
+    } else {
+        a->vdevs[vdev]->rz_width = width;
+        a->vdevs[vdev]->rz_nparity = nparity;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return rc;
+}
+
 /* ---- allocation ---- */
 
 static uint64_t
@@ -644,9 +675,11 @@ alloc_allocate(struct alloc *a, uint64_t txg, uint64_t asize, unsigned flags, co
             if (is_avoided(vd->id, avoid, navoid) != (pass == 1))
                 continue;
             uint64_t mask = vd_unit(vd) - 1;
-            if (asize > UINT64_MAX - mask)
+            if (asize > (UINT64_MAX >> 2) - mask)
                 continue;
-            uint64_t size = (asize + mask) & ~mask;
+            uint64_t size = vd->rz_width != 0 ? vdev_raidz_alloc_size(vd->rz_width, vd->rz_nparity,
+                                                                      vd->ashift, asize)
+                                              : (asize + mask) & ~mask;
             if ((size >> SECTOR_SHIFT) > UINT32_MAX)
                 continue; /* a DVA cannot describe it */
             if (!(flags & ALLOC_USE_SLOP) && a->allocated + a->deferred + size > a->size - slop)
@@ -733,8 +766,9 @@ alloc_sync_done(struct alloc *a, uint64_t txg)
     for (size_t i = 0; i < a->nvdevs; i++) {
         struct alloc_vdev *vd = a->vdevs[i];
         range_tree_clear(vd->born); /* loading is over once txgs sync */
-        /* Freed in txg - 2 or earlier: both older uberblocks no longer need it (invariant 3). */
-        for (unsigned s = 0; s < ALLOC_DEFER_SLOTS; s++)
+        /* Freed in txg - 2 or earlier: both older uberblocks no longer need it (invariant 3).
+         * A scrub in progress holds them (alloc_hold_frees). */
+        for (unsigned s = 0; s < ALLOC_DEFER_SLOTS && a->frees_held == 0; s++)
             if (range_tree_space(vd->defer[s]) > 0 && vd->defer_txg[s] + 2 <= txg)
                 vd_release_defer(a, vd, s);
         for (unsigned s = 0; s < ALLOC_TXG_SLOTS; s++) {

@@ -67,13 +67,26 @@ enum alloc_flags {
 };
 
 /*
- * Allocates asize bytes (multiple of the vdev's 2^ashift; rounded up if not) in txg, preferring a
+ * Makes top-level `vdev` a RAID-Z of width children with nparity parity: allocations on it are
+ * inflated by parity and padding (vdev_raidz_alloc_size). Returns 0, -EINVAL or -ENOENT.
+ */
+int alloc_vdev_set_raidz(struct alloc *a, uint32_t vdev, unsigned width, unsigned nparity);
+
+/*
+ * Allocates a block of asize data bytes (a multiple of the vdev's 2^ashift, rounded up if not;
+ * RAID-Z vdevs allocate more: parity and padding) in txg, preferring a
  * vdev not in avoid[0..navoid) (ditto copies), and fills *out. Journals an ALLOC record.
  * Returns 0, or -ENOSPC when no vdev has room outside the slop reserve (or at all with
  * ALLOC_USE_SLOP).
  */
 int alloc_allocate(struct alloc *a, uint64_t txg, uint64_t asize, unsigned flags,
                    const uint32_t *avoid, size_t navoid, struct dva *out);
+
+/*
+ * While held (counted), freed space stays deferred instead of becoming allocatable: a scrub that
+ * walks a snapshot of the trees never reads a block that was freed and rewritten meanwhile.
+ */
+void alloc_hold_frees(struct alloc *a, bool hold);
 
 /* Frees dva in txg (journaled FREE); reusable after alloc_sync_done(txg + 2). */
 void alloc_free_deferred(struct alloc *a, uint64_t txg, const struct dva *dva);

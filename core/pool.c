@@ -80,6 +80,7 @@ pool_alloc(const struct pool_opts *opts)
     p->arc = arc_new(p->opts.arc_max_bytes);
     p->taskq = taskq_new(0);
     pthread_rwlock_init(&p->tree_lock, NULL);
+    pthread_mutex_init(&p->scan_lock, NULL);
     pthread_mutex_init(&p->err_lock, NULL);
     if (p->alloc == NULL || p->arc == NULL || p->taskq == NULL) {
         pool_free_all(p);
@@ -95,43 +96,140 @@ pool_free_all(struct pool *p)
         return;
     dsl_unload(p);
     objset_close(p->mos);
-    for (uint32_t i = 0; i < p->nvdevs; i++) {
-        if (p->vdevs[i] != NULL)
-            vdev_backend_close(p->vdevs[i]->dev);
-        free(p->vdevs[i]);
-    }
+    for (uint32_t i = 0; i < p->nvdevs; i++)
+        vdev_free(p->vdevs[i]);
     taskq_free(p->taskq);
     alloc_free(p->alloc);
     arc_free(p->arc);
     pthread_rwlock_destroy(&p->tree_lock);
+    pthread_mutex_destroy(&p->scan_lock);
     pthread_mutex_destroy(&p->err_lock);
     free(p);
 }
 
 int
-pool_vdev_attach(struct pool *p, struct vdev_backend *dev, uint64_t guid, uint32_t id,
-                 unsigned ashift, uint64_t asize, unsigned ms_shift)
+pool_alloc_register(struct pool *p, const struct vdev *top)
 {
-    if (id != p->nvdevs || id >= POOL_MAX_TOP_VDEVS)
-        return -EINVAL;
-    struct vdev *vd = calloc(1, sizeof(*vd));
-    if (vd == NULL)
-        return -ENOMEM;
-    vd->guid = guid;
-    vd->id = id;
-    vd->type = VDEV_TYPE_LEAF;
-    vd->ashift = ashift;
-    vd->asize = asize;
-    vd->ms_shift = ms_shift;
-    vd->dev = dev;
-    snprintf(vd->path, sizeof(vd->path), "%s", dev->path);
-    int rc = alloc_vdev_add(p->alloc, id, asize, ashift, ms_shift);
-    if (rc != 0) {
-        free(vd);
+    int rc = alloc_vdev_add(p->alloc, top->id, top->asize, top->ashift, top->ms_shift);
+    if (rc == 0 && top->type == VDEV_TYPE_RAIDZ)
+        rc = alloc_vdev_set_raidz(p->alloc, top->id, top->nchildren, top->nparity);
+    return rc;
+}
+
+int
+pool_top_attach(struct pool *p, struct vdev *top)
+{
+    if (top->id != p->nvdevs || top->id >= POOL_MAX_TOP_VDEVS || top->asize == 0)
+        return ERR(-EINVAL);
+    if (top->ms_shift == 0)
+        top->ms_shift = alloc_pick_ms_shift(top->asize);
+    int rc = pool_alloc_register(p, top);
+    if (rc != 0)
         return rc;
-    }
-    p->vdevs[id] = vd;
+    p->vdevs[top->id] = top;
     p->nvdevs++;
+    return 0;
+}
+
+/*
+ * The groups of a layout in zpool's words: "mirror", "raidz"/"raidz1", "raidz2" and "raidz3" start
+ * a group of the devices that follow; a device outside any group is a top-level of its own.
+ */
+struct layout_group {
+    uint8_t type, nparity;
+    uint32_t first, ndevs; /* device indices */
+};
+
+static bool
+layout_keyword(const char *w, uint8_t *type, uint8_t *nparity)
+{
+    static const struct {
+        const char *word;
+        uint8_t type, nparity;
+    } kw[] = { { "mirror", VDEV_TYPE_MIRROR, 0 },
+               { "raidz", VDEV_TYPE_RAIDZ, 1 },
+               { "raidz1", VDEV_TYPE_RAIDZ, 1 },
+               { "raidz2", VDEV_TYPE_RAIDZ, 2 },
+               { "raidz3", VDEV_TYPE_RAIDZ, 3 } };
+    for (size_t i = 0; i < sizeof(kw) / sizeof(kw[0]); i++) {
+        if (strcmp(w, kw[i].word) == 0) {
+            *type = kw[i].type;
+            *nparity = kw[i].nparity;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+pool_layout_is_keyword(const char *word)
+{
+    uint8_t t, np;
+    return layout_keyword(word, &t, &np);
+}
+
+static int
+layout_parse(const char *const *words, size_t nwords, struct layout_group *g, uint32_t *ngroups,
+             size_t *ndevs, struct err_msg *em)
+{
+    uint32_t n = 0;
+    size_t dev = 0;
+    for (size_t i = 0; i < nwords; i++) {
+        uint8_t type, nparity;
+        if (n == POOL_MAX_TOP_VDEVS - 1)
+            return err_msg_set(em, -EINVAL, "a pool has at most %d top-level vdevs",
+                               POOL_MAX_TOP_VDEVS - 1);
+        if (layout_keyword(words[i], &type, &nparity)) {
+            g[n] = (struct layout_group){ type, nparity, (uint32_t)dev, 0 };
+            while (i + 1 < nwords && !pool_layout_is_keyword(words[i + 1])) {
+                g[n].ndevs++;
+                dev++;
+                i++;
+            }
+            uint32_t need = type == VDEV_TYPE_MIRROR ? 2 : nparity + 1u;
+            if (g[n].ndevs < need || g[n].ndevs > VDEV_MAX_CHILDREN)
+                return err_msg_set(em, -EINVAL, "%s needs %u to %d devices, got %u",
+                                   words[i - g[n].ndevs], need, VDEV_MAX_CHILDREN, g[n].ndevs);
+        } else {
+            g[n] = (struct layout_group){ VDEV_TYPE_LEAF, 0, (uint32_t)dev++, 1 };
+        }
+        n++;
+    }
+    if (n == 0)
+        return err_msg_set(em, -EINVAL, "a pool needs at least one device");
+    *ngroups = n;
+    *ndevs = dev;
+    return 0;
+}
+
+/* Builds top-level `id` of group g over devs (taken, also on failure). */
+static int
+build_top(struct pool *p, const struct layout_group *g, struct vdev_backend **devs, uint32_t id,
+          struct err_msg *em)
+{
+    struct vdev *leaves[VDEV_MAX_CHILDREN] = { 0 }, *top = NULL;
+    int rc = 0;
+    for (uint32_t i = 0; i < g->ndevs; i++) {
+        leaves[i] = vdev_new_leaf(pool_random_guid(), devs[g->first + i], NULL);
+        devs[g->first + i] = NULL;
+        if (leaves[i] == NULL)
+            rc = -ENOMEM;
+    }
+    if (rc == 0 && g->type == VDEV_TYPE_LEAF)
+        top = leaves[0];
+    else if (rc == 0)
+        rc = vdev_new_interior(g->type, g->nparity, pool_random_guid(), leaves, g->ndevs, &top);
+    if (rc != 0) {
+        for (uint32_t i = 0; i < g->ndevs; i++)
+            vdev_free(leaves[i]);
+        return err_msg_set(em, rc, "cannot build vdev %u: %s", id, err_str(rc));
+    }
+    vdev_make_top(top, id, p->opts.ashift);
+    rc = pool_top_attach(p, top);
+    if (rc != 0) {
+        vdev_free(top);
+        return err_msg_set(em, rc, "cannot add vdev %u: %s", id, err_str(rc));
+    }
     return 0;
 }
 
@@ -150,26 +248,30 @@ open_paths(const char *const *paths, size_t n, const struct vdev_file_opts *fo,
     return 0;
 }
 
-/* Usable allocatable size of a leaf: the data area rounded down to the allocation unit. */
-static uint64_t
-leaf_asize(const struct vdev_backend *dev, unsigned ashift)
-{
-    return label_data_size(dev->size) & ~((1ull << ashift) - 1);
-}
-
 int
-pool_create_backends(const char *name, struct vdev_backend **devs, size_t n,
-                     const struct pool_opts *opts, struct pool **out, struct err_msg *em)
+pool_create_layout(const char *name, const char *const *words, size_t nwords,
+                   struct vdev_backend **devs, size_t ndevs, const struct pool_opts *opts,
+                   struct pool **out, struct err_msg *em)
 {
     int rc;
     struct pool *p = NULL;
+    struct layout_group *groups = calloc(POOL_MAX_TOP_VDEVS, sizeof(*groups));
+    uint32_t ngroups = 0;
+    size_t nlayout = 0;
+    if (groups == NULL) {
+        rc = -ENOMEM;
+        goto fail_devs;
+    }
     if (name == NULL || name[0] == '\0' || strlen(name) > POOL_NAME_MAX || strchr(name, '/') ||
         strchr(name, '@')) {
         rc = err_msg_set(em, -EINVAL, "invalid pool name '%s'", name ? name : "");
         goto fail_devs;
     }
-    if (n == 0 || n >= POOL_MAX_TOP_VDEVS) {
-        rc = err_msg_set(em, -EINVAL, "a pool needs 1 to %d devices", POOL_MAX_TOP_VDEVS - 1);
+    rc = layout_parse(words, nwords, groups, &ngroups, &nlayout, em);
+    if (rc != 0)
+        goto fail_devs;
+    if (nlayout != ndevs) {
+        rc = err_msg_set(em, -EINVAL, "the layout names %zu devices, %zu given", nlayout, ndevs);
         goto fail_devs;
     }
     struct pool_config *cfg = malloc(sizeof(*cfg));
@@ -177,7 +279,7 @@ pool_create_backends(const char *name, struct vdev_backend **devs, size_t n,
         rc = -ENOMEM;
         goto fail_devs;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < ndevs; i++) {
         unsigned valid = 0;
         if (devs[i]->size < VDEV_MIN_SIZE) {
             free(cfg);
@@ -201,17 +303,15 @@ pool_create_backends(const char *name, struct vdev_backend **devs, size_t n,
     snprintf(p->name, sizeof(p->name), "%s", name);
     p->guid = pool_random_guid();
     p->create_time = (uint64_t)time(NULL);
-    unsigned ashift = p->opts.ashift;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t asize = leaf_asize(devs[i], ashift);
-        rc = pool_vdev_attach(p, devs[i], pool_random_guid(), (uint32_t)i, ashift, asize,
-                              alloc_pick_ms_shift(asize));
+    for (size_t i = 0; i < ndevs; i++)
+        label_clear(devs[i]);
+    for (uint32_t g = 0; g < ngroups; g++) {
+        rc = build_top(p, &groups[g], devs, g, em);
         if (rc != 0) {
-            for (size_t j = i; j < n; j++)
+            for (size_t j = 0; j < ndevs; j++)
                 vdev_backend_close(devs[j]);
             goto fail;
         }
-        label_clear(devs[i]);
     }
 
     /* Build the initial MOS and root dataset in txg 1, then commit it synchronously. */
@@ -250,34 +350,61 @@ pool_create_backends(const char *name, struct vdev_backend **devs, size_t n,
     rc = txg_start_sync_thread(p);
     if (rc != 0)
         goto fail;
-    log_info("created pool '%s' on %zu device(s)", name, n);
+    log_info("created pool '%s' on %zu device(s) in %u top-level vdev(s)", name, ndevs, ngroups);
+    free(groups);
     *out = p;
     return 0;
 fail_devs:
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < ndevs; i++)
         vdev_backend_close(devs[i]);
+    free(groups);
     return rc;
 fail:
+    free(groups);
     pool_free_all(p);
     return rc;
 }
 
 int
-pool_create(const char *name, const char *const *paths, size_t n, const struct pool_opts *opts,
+pool_create_backends(const char *name, struct vdev_backend **devs, size_t n,
+                     const struct pool_opts *opts, struct pool **out, struct err_msg *em)
+{
+    const char *words[POOL_MAX_TOP_VDEVS];
+    if (n == 0 || n >= POOL_MAX_TOP_VDEVS) {
+        for (size_t i = 0; i < n; i++)
+            vdev_backend_close(devs[i]);
+        return err_msg_set(em, -EINVAL, "a pool needs 1 to %d devices", POOL_MAX_TOP_VDEVS - 1);
+    }
+    for (size_t i = 0; i < n; i++)
+        words[i] = devs[i]->path;
+    return pool_create_layout(name, words, n, devs, n, opts, out, em);
+}
+
+int
+pool_create(const char *name, const char *const *words, size_t nwords, const struct pool_opts *opts,
             struct pool **out, struct err_msg *em)
 {
-    if (n == 0 || n >= POOL_MAX_TOP_VDEVS)
-        return err_msg_set(em, -EINVAL, "a pool needs 1 to %d devices", POOL_MAX_TOP_VDEVS - 1);
-    struct vdev_backend *devs[POOL_MAX_TOP_VDEVS];
+    if (nwords == 0 || nwords > POOL_MAX_LAYOUT_WORDS)
+        return err_msg_set(em, -EINVAL, "a pool layout has 1 to %d words", POOL_MAX_LAYOUT_WORDS);
+    struct vdev_backend *devs[POOL_MAX_LAYOUT_WORDS];
     struct vdev_file_opts fo = {
         .create = opts && opts->create_files,
         .create_size = opts ? opts->create_size : 0,
         .direct = opts && opts->direct_io,
     };
-    int rc = open_paths(paths, n, &fo, devs, em);
-    if (rc != 0)
-        return rc;
-    return pool_create_backends(name, devs, n, opts, out, em);
+    size_t ndevs = 0;
+    for (size_t i = 0; i < nwords; i++) {
+        if (pool_layout_is_keyword(words[i]))
+            continue;
+        int rc = vdev_file_open(words[i], &fo, &devs[ndevs]);
+        if (rc != 0) {
+            for (size_t j = 0; j < ndevs; j++)
+                vdev_backend_close(devs[j]);
+            return err_msg_set(em, rc, "cannot open '%s': %s", words[i], err_str(rc));
+        }
+        ndevs++;
+    }
+    return pool_create_layout(name, words, nwords, devs, ndevs, opts, out, em);
 }
 
 void
@@ -324,15 +451,18 @@ pool_add_backend(struct pool *p, struct vdev_backend *dev, struct err_msg *em)
         rc = err_msg_set(em, -ENOSPC, "pool '%s' has the maximum number of vdevs", p->name);
         vdev_backend_close(dev);
     } else {
-        unsigned ashift = p->vdevs[0]->ashift;
-        uint64_t asize = leaf_asize(dev, ashift);
         label_clear(dev);
-        rc = pool_vdev_attach(p, dev, pool_random_guid(), p->nvdevs, ashift, asize,
-                              alloc_pick_ms_shift(asize));
-        if (rc != 0)
-            vdev_backend_close(dev);
-        else
-            p->config_dirty = true;
+        struct vdev *top = vdev_new_leaf(pool_random_guid(), dev, NULL);
+        if (top == NULL) {
+            rc = -ENOMEM;
+        } else {
+            vdev_make_top(top, p->nvdevs, p->vdevs[0]->ashift);
+            rc = pool_top_attach(p, top);
+            if (rc != 0)
+                vdev_free(top);
+            else
+                p->config_dirty = true;
+        }
     }
     pthread_mutex_unlock(&p->sync_lock);
     if (rc == 0)
@@ -353,6 +483,30 @@ pool_add_vdev(struct pool *p, const char *path, struct err_msg *em)
     if (rc != 0)
         return rc;
     return pool_add_backend(p, dev, em);
+}
+
+static void
+add_repaired(struct vdev *leaf, void *arg)
+{
+    *(uint64_t *)arg += __atomic_load_n(&leaf->repaired_bytes, __ATOMIC_RELAXED);
+}
+
+uint64_t
+pool_repaired_bytes(struct pool *p)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < p->nvdevs; i++)
+        vdev_walk_leaves(p->vdevs[i], add_repaired, &sum);
+    return sum;
+}
+
+static void
+add_leaf_errors(struct vdev *leaf, void *arg)
+{
+    struct pool_stats *out = arg;
+    out->cksum_errors += __atomic_load_n(&leaf->cksum_errors, __ATOMIC_RELAXED);
+    out->read_errors += __atomic_load_n(&leaf->read_errors, __ATOMIC_RELAXED);
+    out->write_errors += __atomic_load_n(&leaf->write_errors, __ATOMIC_RELAXED);
 }
 
 void
@@ -381,13 +535,38 @@ pool_get_stats(struct pool *p, struct pool_stats *out)
     out->dirty_max_bytes = p->opts.dirty_max_bytes;
     out->suspended = p->suspended != 0;
     pthread_mutex_unlock(&p->txg_lock);
+    out->health = VDEV_ONLINE;
     for (uint32_t i = 0; i < p->nvdevs; i++) {
-        out->cksum_errors += __atomic_load_n(&p->vdevs[i]->cksum_errors, __ATOMIC_RELAXED);
-        out->read_errors += __atomic_load_n(&p->vdevs[i]->read_errors, __ATOMIC_RELAXED);
-        out->write_errors += __atomic_load_n(&p->vdevs[i]->write_errors, __ATOMIC_RELAXED);
+        vdev_walk_leaves(p->vdevs[i], add_leaf_errors, out);
+        if (p->vdevs[i]->type != VDEV_TYPE_LEAF) /* blocks lost despite redundancy */
+            out->cksum_errors += __atomic_load_n(&p->vdevs[i]->cksum_errors, __ATOMIC_RELAXED);
+        enum vdev_health h = vdev_health(p->vdevs[i]);
+        if (h != VDEV_ONLINE && out->health != VDEV_UNAVAIL)
+            out->health = h == VDEV_DEGRADED ? VDEV_DEGRADED : VDEV_UNAVAIL;
     }
     out->nvdevs = p->nvdevs;
     out->readonly = p->readonly;
+}
+
+static void
+fill_vdev_stats(const struct vdev *vd, struct pool_vdev_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->path, sizeof(out->path), "%s", vd->path);
+    if (vd->type == VDEV_TYPE_RAIDZ)
+        snprintf(out->path, sizeof(out->path), "raidz%u-%u", vd->nparity, vd->id);
+    else if (vd->type == VDEV_TYPE_MIRROR)
+        snprintf(out->path, sizeof(out->path), "mirror-%u", vd->id);
+    out->type = vd->type;
+    out->nparity = vd->nparity;
+    out->nchildren = vd->nchildren;
+    out->health = vdev_health(vd);
+    out->guid = vd->guid;
+    out->size = vd->asize;
+    out->read_errors = __atomic_load_n(&vd->read_errors, __ATOMIC_RELAXED);
+    out->write_errors = __atomic_load_n(&vd->write_errors, __ATOMIC_RELAXED);
+    out->cksum_errors = __atomic_load_n(&vd->cksum_errors, __ATOMIC_RELAXED);
+    out->repaired_bytes = __atomic_load_n(&vd->repaired_bytes, __ATOMIC_RELAXED);
 }
 
 int
@@ -396,14 +575,17 @@ pool_get_vdev(struct pool *p, uint32_t i, struct pool_vdev_stats *out)
     if (i >= p->nvdevs)
         return -ENOENT;
     const struct vdev *vd = p->vdevs[i];
-    memset(out, 0, sizeof(*out));
-    snprintf(out->path, sizeof(out->path), "%s", vd->path);
-    out->guid = vd->guid;
-    out->size = vd->asize;
+    fill_vdev_stats(vd, out);
     out->allocated = alloc_vdev_allocated(p->alloc, vd->id);
-    out->read_errors = __atomic_load_n(&vd->read_errors, __ATOMIC_RELAXED);
-    out->write_errors = __atomic_load_n(&vd->write_errors, __ATOMIC_RELAXED);
-    out->cksum_errors = __atomic_load_n(&vd->cksum_errors, __ATOMIC_RELAXED);
+    return 0;
+}
+
+int
+pool_get_vdev_child(struct pool *p, uint32_t i, uint32_t c, struct pool_vdev_stats *out)
+{
+    if (i >= p->nvdevs || c >= p->vdevs[i]->nchildren)
+        return -ENOENT;
+    fill_vdev_stats(p->vdevs[i]->child[c], out);
     return 0;
 }
 

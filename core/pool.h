@@ -3,9 +3,9 @@
  * pool: the public face of the pool engine — create, import, export, add devices, statistics,
  * transactions and commits. Blocking and thread-safe; no sockets, no protocols.
  *
- * A pool is a set of top-level vdevs (format 1 builds them from leaf devices; mirrors and RAID-Z
- * arrive with the redundancy work and the config already has room for them), a meta object set
- * (MOS) reachable from the newest uberblock, and object sets (datasets) described in the MOS.
+ * A pool is a set of top-level vdevs (leaf devices, mirrors and RAID-Z groups: core/vdev.h), a
+ * meta object set (MOS) reachable from the newest uberblock, and object sets (datasets) described
+ * in the MOS.
  *
  * Writers bracket their changes in a transaction (tx_assign .. tx_commit). Every change made
  * under a tx belongs to its transaction group (txg); a txg is committed atomically by the sync
@@ -52,17 +52,31 @@ struct pool_import_opts {
     struct pool_opts tuning;
 };
 
+/* The most words (devices and group keywords) a layout may have. */
+#define POOL_MAX_LAYOUT_WORDS 256
+
 /*
- * Creates pool `name` striped over the devices at paths[0..n) (files or block devices) and
- * imports it. Every device is labelled; existing LCPFS labels are refused with -EEXIST unless the
- * pool they name is destroyed. Returns 0 and the pool in *out (close with pool_export or
- * pool_close), or a negative errno with the reason in em.
+ * Creates pool `name` on the layout given in zpool's words and imports it. A device (file or
+ * block device path) on its own is a top-level vdev; "mirror" followed by 2..32 devices is a
+ * mirror; "raidz" (= "raidz1"), "raidz2" or "raidz3" followed by nparity+1..32 devices is a RAID-Z
+ * group: `a b`, `mirror a b mirror c d`, `raidz2 a b c d e f`. Every device is labelled; existing
+ * LCPFS labels are refused with -EEXIST unless the pool they name is destroyed. Returns 0 and the
+ * pool in *out (close with pool_export or pool_close), or a negative errno with the reason in em.
  */
-int pool_create(const char *name, const char *const *paths, size_t n, const struct pool_opts *opts,
-                struct pool **out, struct err_msg *em);
-/* The same over already-open backends (memory and fault devices in tests). Takes the backends. */
+int pool_create(const char *name, const char *const *words, size_t nwords,
+                const struct pool_opts *opts, struct pool **out, struct err_msg *em);
+/*
+ * The same over already-open backends (memory and fault devices in tests): devs[i] is the i-th
+ * device word of the layout (the words' text is not used for devices). Takes the backends.
+ */
+int pool_create_layout(const char *name, const char *const *words, size_t nwords,
+                       struct vdev_backend **devs, size_t ndevs, const struct pool_opts *opts,
+                       struct pool **out, struct err_msg *em);
+/* A stripe of devs[0..n). Takes the backends. */
 int pool_create_backends(const char *name, struct vdev_backend **devs, size_t n,
                          const struct pool_opts *opts, struct pool **out, struct err_msg *em);
+/* Whether word is a layout keyword (mirror, raidz, raidz1..3) rather than a device. */
+bool pool_layout_is_keyword(const char *word);
 
 /*
  * Imports the pool whose devices are at paths[0..n). Selects the newest uberblock whose
@@ -102,18 +116,53 @@ struct pool_stats {
     uint64_t arc_hits, arc_misses, arc_size, arc_max;
     uint64_t cksum_errors, read_errors, write_errors;
     uint32_t nvdevs;
+    int health; /* enum vdev_health (core/vdev.h): ONLINE, DEGRADED or UNAVAIL */
     bool readonly, suspended;
 };
 void pool_get_stats(struct pool *p, struct pool_stats *out);
 
-/* One top-level vdev (format 1: a leaf device). */
+/* One vdev of the tree: a top-level, or a child of a mirror or RAID-Z top-level. */
 struct pool_vdev_stats {
-    char path[VDEV_PATH_MAX + 1];
+    char path[VDEV_PATH_MAX + 1]; /* leaves: the device; interior: "mirror-N", "raidzP-N" */
+    uint8_t type;                 /* enum vdev_type_ondisk */
+    uint8_t nparity;
+    uint32_t nchildren;
+    int health; /* enum vdev_health (core/vdev.h) */
     uint64_t guid, size, allocated;
-    uint64_t read_errors, write_errors, cksum_errors;
+    uint64_t read_errors, write_errors, cksum_errors, repaired_bytes;
 };
 /* Fills out for top-level vdev i (0 .. nvdevs-1); -ENOENT past the end. */
 int pool_get_vdev(struct pool *p, uint32_t i, struct pool_vdev_stats *out);
+/* Fills out for child c of top-level vdev i; -ENOENT past the end. */
+int pool_get_vdev_child(struct pool *p, uint32_t i, uint32_t c, struct pool_vdev_stats *out);
+
+/* ---- scrub (core/scrub.c) ---- */
+enum pool_scan_state {
+    POOL_SCAN_NONE = 0,
+    POOL_SCAN_RUNNING,
+    POOL_SCAN_FINISHED,
+    POOL_SCAN_CANCELED,
+    POOL_SCAN_FAILED,
+};
+struct pool_scan_stats {
+    int state;                     /* enum pool_scan_state */
+    uint64_t start_time, end_time; /* seconds since the epoch */
+    uint64_t to_examine;           /* bytes allocated when the scrub started */
+    uint64_t examined;             /* bytes of copies read so far */
+    uint64_t blocks;               /* blocks examined */
+    uint64_t repaired_bytes;       /* bytes rewritten (set when the scrub ends) */
+    uint64_t errors;               /* blocks no copy of which could be recovered */
+};
+/*
+ * Reads every allocated block of the pool, every copy and every RAID-Z column, checks it against
+ * its checksum and rewrites what is damaged. Blocks until done. Returns 0 when the scrub finished
+ * (unrecoverable blocks are counted in errors and listed by pool_get_errors), -EBUSY when one is
+ * running, -ECANCELED after pool_scrub_cancel, -EROFS on a read-only import.
+ */
+int pool_scrub(struct pool *p, struct err_msg *em);
+void pool_scrub_cancel(struct pool *p);
+/* The running or last scrub of this import. */
+void pool_get_scan(struct pool *p, struct pool_scan_stats *out);
 
 /* The newest permanent errors (blocks no copy of which could be read), newest first. */
 struct pool_error_info {

@@ -26,28 +26,13 @@
 #include "core/objset.h"
 #include "core/pool.h"
 #include "core/range_tree.h"
+#include "core/vdev.h"
 
 struct dsl;
 #define POOL_MAX_TOP_VDEVS 64
 #define TXG_SLOTS          2 /* open + syncing */
 
-/* ---- vdevs ----------------------------------------------------------------------------------- */
-struct vdev {
-    uint64_t guid;
-    uint32_t id;  /* top-level id */
-    uint8_t type; /* enum vdev_type_ondisk */
-    unsigned ashift;
-    uint64_t asize; /* allocatable bytes */
-    unsigned ms_shift;
-    struct vdev_backend *dev; /* leaf top-level vdevs: the device */
-    char path[VDEV_PATH_MAX + 1];
-    /* error counters, atomics */
-    uint64_t read_errors, write_errors, cksum_errors;
-};
-
-int vdev_read(struct pool *p, const struct dva *dva, void *buf, size_t len);
-int vdev_write(struct pool *p, const struct dva *dva, const void *buf, size_t len);
-int vdev_flush_all(struct pool *p);
+/* ---- vdevs: core/vdev.h ---- */
 
 /* ---- dnodes ---------------------------------------------------------------------------------- */
 /* The attributes of an object that open context changes (all but the block tree). */
@@ -244,6 +229,10 @@ struct pool {
     struct arc *arc;
     struct taskq *taskq; /* sync-thread workers: compress, checksum, allocate, write */
     pthread_rwlock_t tree_lock;
+    /* scrub (scrub.c) */
+    pthread_mutex_t scan_lock;
+    struct pool_scan_stats scan;
+    bool scan_cancel; /* atomic */
 
     struct objset *mos;
     struct objset *root_os;
@@ -311,8 +300,12 @@ int pool_dir_decode(struct pool *p, const uint8_t in[static POOL_DIR_SIZE]);
 /* pool.c: shared by create and import */
 struct pool *pool_alloc(const struct pool_opts *opts);
 void pool_free_all(struct pool *p);
-int pool_vdev_attach(struct pool *p, struct vdev_backend *dev, uint64_t guid, uint32_t id,
-                     unsigned ashift, uint64_t asize, unsigned ms_shift);
+/* Bytes rewritten by self-healing on every leaf since import (pool.c). */
+uint64_t pool_repaired_bytes(struct pool *p);
+/* Registers top-level `top` (made with vdev_make_top, id == nvdevs) with the pool and allocator. */
+int pool_top_attach(struct pool *p, struct vdev *top);
+/* Registers top's space with the allocator (pool_top_attach, and again after a failed load). */
+int pool_alloc_register(struct pool *p, const struct vdev *top);
 uint64_t pool_random_guid(void);
 
 #endif

@@ -3,9 +3,12 @@
  * pool_import: finding a pool on its devices and loading the newest state that verifies.
  *
  * 1. Read the config record of every device; the copy with the highest config txg describes the
- *    pool. Every top-level vdev it names must be among the devices (matched by guid).
+ *    pool and its vdev tree. Leaves are matched to devices by guid; a missing leaf is allowed
+ *    where redundancy covers it (a mirror keeps one child, a raidz all but nparity), and the
+ *    pool then runs DEGRADED.
  * 2. Collect every uberblock that verifies (checksum trailer, pool guid) from every label of
- *    every device, newest first.
+ *    every present leaf, newest first. A leaf whose newest uberblock is older than the chosen
+ *    one missed the txgs in between (its missed window, for resilver).
  * 3. For each candidate, try to load: MOS root block, pool directory, space checkpoint and
  *    journal (replayed into a fresh allocator), root dataset record and its object set root
  *    block. The first candidate that loads wins; skipped ones are logged (a torn or damaged
@@ -56,11 +59,8 @@ unload(struct pool *p)
     p->mos = NULL;
     alloc_free(p->alloc);
     p->alloc = alloc_new();
-    for (uint32_t i = 0; i < p->nvdevs; i++) {
-        const struct vdev *vd = p->vdevs[i];
-        if (p->alloc != NULL)
-            alloc_vdev_add(p->alloc, vd->id, vd->asize, vd->ashift, vd->ms_shift);
-    }
+    for (uint32_t i = 0; i < p->nvdevs && p->alloc != NULL; i++)
+        pool_alloc_register(p, p->vdevs[i]);
 }
 
 static int
@@ -99,25 +99,47 @@ try_load(struct pool *p, const struct uberblock *ub)
  * allocator (loaded from the older state) will hand out again. Zero their ring slots and flush
  * before any write, so a crash before the first new commit cannot bring them back.
  */
-static int
-forget_newer_uberblocks(struct pool *p, const struct uberblock *ubs, size_t nub, uint64_t chosen)
+struct forget {
+    const struct uberblock *ubs;
+    size_t nub;
+    uint64_t chosen;
+    int rc;
+};
+
+static void
+forget_on_leaf(struct vdev *leaf, void *arg)
 {
     static const uint8_t zero[UB_SLOT_SIZE];
-    for (size_t i = 0; i < nub; i++) {
-        if (ubs[i].txg <= chosen)
+    struct forget *f = arg;
+    if (!vdev_leaf_usable(leaf) || f->rc != 0)
+        return;
+    for (size_t i = 0; i < f->nub; i++) {
+        if (f->ubs[i].txg <= f->chosen)
             continue;
-        for (uint32_t v = 0; v < p->nvdevs; v++) {
-            struct vdev_backend *dev = p->vdevs[v]->dev;
-            for (int l = 0; l < LABEL_COUNT; l++) {
-                uint64_t off = label_offset(dev->size, l) + LABEL_RING_OFF +
-                               (ubs[i].txg % UB_SLOTS) * UB_SLOT_SIZE;
-                int rc = vdev_backend_write(dev, off, zero, sizeof(zero));
-                if (rc != 0)
-                    return rc;
+        for (int l = 0; l < LABEL_COUNT; l++) {
+            uint64_t off = label_offset(leaf->dev->size, l) + LABEL_RING_OFF +
+                           (f->ubs[i].txg % UB_SLOTS) * UB_SLOT_SIZE;
+            int rc = vdev_backend_write(leaf->dev, off, zero, sizeof(zero));
+            if (rc != 0) {
+                f->rc = rc;
+                return;
             }
         }
     }
-    return vdev_flush_all(p);
+}
+
+/*
+ * After a rewind, the uberblocks newer than the chosen one describe trees whose space the
+ * allocator (loaded from the older state) will hand out again. Zero their ring slots and flush
+ * before any write, so a crash before the first new commit cannot bring them back.
+ */
+static int
+forget_newer_uberblocks(struct pool *p, const struct uberblock *ubs, size_t nub, uint64_t chosen)
+{
+    struct forget f = { ubs, nub, chosen, 0 };
+    for (uint32_t v = 0; v < p->nvdevs && f.rc == 0; v++)
+        vdev_walk_leaves(p->vdevs[v], forget_on_leaf, &f);
+    return f.rc != 0 ? f.rc : vdev_flush_all(p);
 }
 
 static int
@@ -125,6 +147,178 @@ cmp_ub_desc(const void *a, const void *b)
 {
     const struct uberblock *x = a, *y = b;
     return x->txg > y->txg ? -1 : x->txg < y->txg;
+}
+
+/* A leaf for config entry e, with its device if one of devs[] carries that guid (taken). */
+static struct vdev *
+import_leaf(const struct config_vdev *e, struct vdev_backend **devs, const uint64_t *dev_guid,
+            size_t n)
+{
+    struct vdev_backend *dev = NULL;
+    for (size_t d = 0; d < n && dev == NULL; d++) {
+        if (devs[d] != NULL && dev_guid[d] == e->guid) {
+            dev = devs[d];
+            devs[d] = NULL;
+        }
+    }
+    struct vdev *leaf = vdev_new_leaf(e->guid, dev, dev != NULL ? NULL : e->path);
+    if (leaf == NULL)
+        return NULL;
+    if (dev == NULL)
+        leaf->asize = e->asize;
+    if (e->state == VDEV_STATE_OFFLINE)
+        leaf->health = VDEV_OFFLINE;
+    return leaf;
+}
+
+static int
+missing_error(struct pool *p, const struct vdev *top, struct err_msg *em)
+{
+    char list[512] = "";
+    size_t at = 0;
+    for (uint32_t c = 0; c < top->nchildren; c++) {
+        const struct vdev *leaf = top->type == VDEV_TYPE_LEAF ? top : top->child[c];
+        if (leaf->dev == NULL && at < sizeof(list))
+            at += (size_t)snprintf(list + at, sizeof(list) - at, "%s'%s'", at ? ", " : "",
+                                   leaf->path);
+    }
+    if (top->type == VDEV_TYPE_LEAF)
+        snprintf(list, sizeof(list), "'%s'", top->path);
+    return err_msg_set(em, -EDEGRADED, "pool '%s' cannot be imported: vdev %u is missing %s",
+                       p->name, top->id, list);
+}
+
+/*
+ * Builds the top-level vdevs the config describes over the devices found (step 1). A stripe
+ * member must be present; a mirror needs one child, a raidz all but nparity children.
+ */
+static int
+import_tree(struct pool *p, const struct pool_config *cfg, struct vdev_backend **devs,
+            const uint64_t *dev_guid, size_t n, struct err_msg *em)
+{
+    uint32_t ntop = 0;
+    for (uint32_t v = 1; v < cfg->nvdevs; v++) {
+        const struct config_vdev *e = &cfg->vdevs[v];
+        if (e->parent != 0)
+            continue;
+        if (e->id != ntop || ntop >= POOL_MAX_TOP_VDEVS - 1)
+            return err_msg_set(em, -ECORRUPT, "pool '%s': top-level vdev ids are not dense",
+                               p->name);
+        struct vdev *top = NULL;
+        int rc = 0;
+        if (e->type == VDEV_TYPE_LEAF) {
+            if (e->nchildren != 0)
+                return err_msg_set(em, -ECORRUPT, "pool '%s': a leaf with children", p->name);
+            top = import_leaf(e, devs, dev_guid, n);
+            if (top == NULL)
+                return -ENOMEM;
+        } else if (e->type == VDEV_TYPE_MIRROR || e->type == VDEV_TYPE_RAIDZ) {
+            struct vdev *leaves[VDEV_MAX_CHILDREN];
+            uint32_t nl = 0;
+            for (uint32_t c = v + 1; c < cfg->nvdevs && rc == 0; c++) {
+                const struct config_vdev *ce = &cfg->vdevs[c];
+                if (ce->parent != v)
+                    continue;
+                if (ce->type != VDEV_TYPE_LEAF || ce->id != nl || nl == VDEV_MAX_CHILDREN) {
+                    rc = ERR(-ECORRUPT);
+                    break;
+                }
+                leaves[nl] = import_leaf(ce, devs, dev_guid, n);
+                if (leaves[nl] == NULL)
+                    rc = -ENOMEM;
+                else
+                    nl++;
+            }
+            if (rc == 0)
+                rc = vdev_new_interior(e->type, e->nparity, e->guid, leaves, nl, &top);
+            if (rc != 0) {
+                for (uint32_t c = 0; c < nl; c++)
+                    vdev_free(leaves[c]);
+                return err_msg_set(em, rc == -ENOMEM ? rc : -ECORRUPT,
+                                   "pool '%s': vdev %u is malformed in the config", p->name, ntop);
+            }
+        } else {
+            return err_msg_set(em, -EVERSION, "pool '%s' uses a vdev type (%u) this build lacks",
+                               p->name, e->type);
+        }
+        top->id = ntop;
+        top->ashift = e->ashift;
+        top->asize = e->asize;
+        top->ms_shift = e->ms_shift;
+        for (uint32_t c = 0; c < top->nchildren; c++) {
+            top->child[c]->top = top;
+            top->child[c]->ashift = e->ashift;
+        }
+        if (top->type == VDEV_TYPE_LEAF ? top->dev == NULL : vdev_health(top) == VDEV_UNAVAIL) {
+            rc = missing_error(p, top, em);
+            vdev_free(top);
+            return rc;
+        }
+        /* Each present device must still hold its share of the address space. */
+        uint64_t share = top->type == VDEV_TYPE_RAIDZ ? top->asize / top->nchildren : top->asize;
+        for (uint32_t c = 0; c < (top->nchildren ? top->nchildren : 1); c++) {
+            const struct vdev *leaf = top->nchildren ? top->child[c] : top;
+            if (leaf->dev != NULL && label_data_size(leaf->dev->size) < share) {
+                rc = err_msg_set(em, -ECORRUPT, "device '%s' is smaller than its label says",
+                                 leaf->path);
+                vdev_free(top);
+                return rc;
+            }
+        }
+        rc = pool_top_attach(p, top);
+        if (rc != 0) {
+            vdev_free(top);
+            return err_msg_set(em, rc, "pool '%s': vdev %u: %s", p->name, ntop, err_str(rc));
+        }
+        if (vdev_health(top) != VDEV_ONLINE)
+            log_warn("pool '%s': vdev %u (%s) is %s", p->name, ntop, top->path,
+                     vdev_health_name(vdev_health(top)));
+        ntop++;
+    }
+    if (ntop == 0)
+        return err_msg_set(em, -ECORRUPT, "pool '%s' has no top-level vdevs", p->name);
+    return 0;
+}
+
+struct ub_collect {
+    struct uberblock *ubs;
+    size_t nub;
+    int rc;
+    struct vdev *failed_leaf;
+};
+
+static void
+collect_leaf_uberblocks(struct vdev *leaf, void *arg)
+{
+    struct ub_collect *uc = arg;
+    if (!vdev_leaf_usable(leaf) || uc->rc != 0)
+        return;
+    size_t got = 0;
+    int rc = label_read_uberblocks(leaf->dev, uc->ubs + uc->nub, MAX_UBERBLOCKS, &got);
+    if (rc != 0) {
+        uc->rc = rc;
+        uc->failed_leaf = leaf;
+        return;
+    }
+    /* A leaf whose newest commit is older than the pool's missed the txgs in between. */
+    uint64_t newest = 0;
+    for (size_t i = 0; i < got; i++)
+        if (uc->ubs[uc->nub + i].txg > newest)
+            newest = uc->ubs[uc->nub + i].txg;
+    leaf->missed_txg_min = newest + 1; /* provisional: trimmed to the chosen txg below */
+    uc->nub += got;
+}
+
+static void
+settle_missed(struct vdev *leaf, void *arg)
+{
+    uint64_t chosen = *(const uint64_t *)arg;
+    if (leaf->dev == NULL || leaf->missed_txg_min > chosen) {
+        leaf->missed_txg_min = leaf->dev == NULL ? 1 : 0;
+        leaf->missed_txg_max = leaf->dev == NULL ? chosen : 0;
+        return;
+    }
+    leaf->missed_txg_max = chosen;
 }
 
 int
@@ -137,9 +331,9 @@ pool_import_backends(struct vdev_backend **devs, size_t n, const struct pool_imp
     struct pool *p = NULL;
     struct pool_config *cfg = malloc(sizeof(*cfg)), *best = malloc(sizeof(*best));
     struct uberblock *ubs = malloc(MAX_UBERBLOCKS * n * sizeof(*ubs) + sizeof(*ubs));
-    bool *used = calloc(n + 1, sizeof(bool));
+    uint64_t *dev_guid = calloc(n + 1, sizeof(uint64_t));
     int rc = 0;
-    if (cfg == NULL || best == NULL || ubs == NULL || used == NULL) {
+    if (cfg == NULL || best == NULL || ubs == NULL || dev_guid == NULL) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -158,6 +352,7 @@ pool_import_backends(struct vdev_backend **devs, size_t n, const struct pool_imp
                              devs[i]->path, err_str(r));
             goto fail;
         }
+        dev_guid[i] = cfg->leaf_guid;
         if (found && cfg->pool_guid != best->pool_guid) {
             rc = err_msg_set(em, -EINVAL, "'%s' belongs to pool '%s', not '%s'", devs[i]->path,
                              cfg->name, best->name);
@@ -181,56 +376,19 @@ pool_import_backends(struct vdev_backend **devs, size_t n, const struct pool_imp
     p->create_time = best->create_time;
     p->config_txg = best->txg;
     snprintf(p->name, sizeof(p->name), "%s", best->name);
-    uint32_t ntop = 0;
-    for (uint32_t v = 1; v < best->nvdevs; v++) {
-        const struct config_vdev *e = &best->vdevs[v];
-        if (e->parent != 0)
-            continue;
-        if (e->type != VDEV_TYPE_LEAF || e->id != ntop) {
-            rc = err_msg_set(em, -EVERSION, "pool '%s' uses a vdev layout this build lacks",
-                             p->name);
-            goto fail;
-        }
-        size_t d;
-        for (d = 0; d < n; d++) {
-            if (used[d])
-                continue;
-            unsigned valid = 0;
-            if (label_read_config(devs[d], cfg, &valid) == 0 && cfg->leaf_guid == e->guid)
-                break;
-        }
-        if (d == n) {
-            rc = err_msg_set(em, -EDEGRADED, "pool '%s' is missing device %llu (last seen at '%s')",
-                             p->name, (unsigned long long)e->guid, e->path);
-            goto fail;
-        }
-        used[d] = true;
-        if (label_data_size(devs[d]->size) < e->asize) {
-            rc = err_msg_set(em, -ECORRUPT, "device '%s' is smaller than its label says",
-                             devs[d]->path);
-            goto fail;
-        }
-        rc = pool_vdev_attach(p, devs[d], e->guid, ntop, e->ashift, e->asize, e->ms_shift);
-        if (rc != 0)
-            goto fail;
-        devs[d] = NULL; /* owned by the pool now */
-        ntop++;
-    }
-    if (ntop == 0) {
-        rc = err_msg_set(em, -ECORRUPT, "pool '%s' has no top-level vdevs", p->name);
+    rc = import_tree(p, best, devs, dev_guid, n, em);
+    if (rc != 0)
+        goto fail;
+    /* Step 2. */
+    struct ub_collect uc = { .ubs = ubs };
+    for (uint32_t i = 0; i < p->nvdevs && uc.rc == 0; i++)
+        vdev_walk_leaves(p->vdevs[i], collect_leaf_uberblocks, &uc);
+    if (uc.rc != 0) {
+        rc = err_msg_set(em, uc.rc, "cannot read labels of '%s': %s", uc.failed_leaf->path,
+                         err_str(uc.rc));
         goto fail;
     }
-    /* Step 2. */
-    size_t nub = 0;
-    for (uint32_t i = 0; i < p->nvdevs; i++) {
-        size_t got = 0;
-        rc = label_read_uberblocks(p->vdevs[i]->dev, ubs + nub, MAX_UBERBLOCKS, &got);
-        if (rc != 0) {
-            err_msg_set(em, rc, "cannot read labels of '%s': %s", p->vdevs[i]->path, err_str(rc));
-            goto fail;
-        }
-        nub += got;
-    }
+    size_t nub = uc.nub;
     qsort(ubs, nub, sizeof(*ubs), cmp_ub_desc);
     uint64_t newest_seen = 0;
     for (size_t i = 0; i < nub; i++)
@@ -277,6 +435,9 @@ pool_import_backends(struct vdev_backend **devs, size_t n, const struct pool_imp
         }
     }
     /* Step 4. */
+    uint64_t chosen_txg = chosen->txg;
+    for (uint32_t i = 0; i < p->nvdevs; i++)
+        vdev_walk_leaves(p->vdevs[i], settle_missed, &chosen_txg);
     txg_init(p, newest_seen + 1);
     p->synced_txg = chosen->txg;
     if (!p->readonly) {
@@ -289,7 +450,7 @@ pool_import_backends(struct vdev_backend **devs, size_t n, const struct pool_imp
     free(cfg);
     free(best);
     free(ubs);
-    free(used);
+    free(dev_guid);
     for (size_t i = 0; i < n; i++)
         vdev_backend_close(devs[i]); /* devices not part of the pool */
     *out = p;
@@ -298,7 +459,7 @@ fail:
     free(cfg);
     free(best);
     free(ubs);
-    free(used);
+    free(dev_guid);
     for (size_t i = 0; i < n; i++)
         vdev_backend_close(devs[i]);
     pool_free_all(p);
@@ -309,18 +470,28 @@ int
 pool_import(const char *const *paths, size_t n, const struct pool_import_opts *opts,
             struct pool **out, struct err_msg *em)
 {
-    if (n == 0 || n >= POOL_MAX_TOP_VDEVS)
-        return err_msg_set(em, -EINVAL, "give 1 to %d devices", POOL_MAX_TOP_VDEVS - 1);
-    struct vdev_backend *devs[POOL_MAX_TOP_VDEVS];
+    if (n == 0 || n > POOL_MAX_LAYOUT_WORDS)
+        return err_msg_set(em, -EINVAL, "give 1 to %d devices", POOL_MAX_LAYOUT_WORDS);
+    struct vdev_backend *devs[POOL_MAX_LAYOUT_WORDS];
     struct vdev_file_opts fo = { .readonly = opts && opts->readonly,
                                  .direct = opts && opts->tuning.direct_io };
+    size_t ndevs = 0;
     for (size_t i = 0; i < n; i++) {
-        int rc = vdev_file_open(paths[i], &fo, &devs[i]);
+        if (pool_layout_is_keyword(paths[i]))
+            continue; /* a layout as given to pool_create: only the devices matter */
+        int rc = vdev_file_open(paths[i], &fo, &devs[ndevs]);
+        if (rc == -ENOENT && ndevs + 1 < n) {
+            log_warn("device '%s' is missing", paths[i]);
+            continue; /* redundancy may cover it: import_tree decides */
+        }
         if (rc != 0) {
-            for (size_t j = 0; j < i; j++)
+            for (size_t j = 0; j < ndevs; j++)
                 vdev_backend_close(devs[j]);
             return err_msg_set(em, rc, "cannot open '%s': %s", paths[i], err_str(rc));
         }
+        ndevs++;
     }
-    return pool_import_backends(devs, n, opts, out, em);
+    if (ndevs == 0)
+        return err_msg_set(em, -ENOENT, "none of the devices exists");
+    return pool_import_backends(devs, ndevs, opts, out, em);
 }

@@ -151,6 +151,66 @@ sync_mos(struct pool *p, uint64_t txg)
     }
 }
 
+static void
+add_guid(struct vdev *leaf, void *arg)
+{
+    *(uint64_t *)arg += leaf->guid;
+}
+
+/* Sum of the guids of every vdev but the root (stripe pools: the leaves). */
+static uint64_t
+guid_sum(struct pool *p)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < p->nvdevs; i++) {
+        if (p->vdevs[i]->type != VDEV_TYPE_LEAF)
+            sum += p->vdevs[i]->guid;
+        vdev_walk_leaves(p->vdevs[i], add_guid, &sum);
+    }
+    return sum;
+}
+
+struct label_write {
+    const void *rec; /* struct uberblock or struct pool_config */
+    bool config;
+    unsigned mask;
+    int written, first_err;
+};
+
+static void
+write_leaf_label(struct vdev *leaf, void *arg)
+{
+    struct label_write *lw = arg;
+    if (!vdev_leaf_usable(leaf))
+        return;
+    int rc;
+    if (lw->config) {
+        struct pool_config *cfg = (struct pool_config *)lw->rec;
+        cfg->leaf_guid = leaf->guid;
+        rc = label_write_config(leaf->dev, cfg, lw->mask);
+    } else {
+        rc = label_write_uberblock(leaf->dev, lw->rec, lw->mask);
+    }
+    if (rc == 0) {
+        lw->written++;
+    } else {
+        __atomic_fetch_add(&leaf->write_errors, 1, __ATOMIC_RELAXED);
+        if (lw->first_err == 0)
+            lw->first_err = rc;
+    }
+}
+
+/* Writes a label record to every usable leaf: it is enough that one leaf took it. */
+static int
+write_labels(struct pool *p, struct label_write *lw)
+{
+    for (uint32_t i = 0; i < p->nvdevs; i++)
+        vdev_walk_leaves(p->vdevs[i], write_leaf_label, lw);
+    if (lw->written == 0)
+        return lw->first_err ? lw->first_err : -EIO;
+    return 0;
+}
+
 int
 pool_write_uberblocks(struct pool *p, uint64_t txg)
 {
@@ -162,20 +222,27 @@ pool_write_uberblocks(struct pool *p, uint64_t txg)
         .rootbp = p->mos->root_bp,
         .config_txg = p->config_txg,
         .pool_guid = p->guid,
+        .guid_sum = guid_sum(p),
     };
-    for (uint32_t i = 0; i < p->nvdevs; i++)
-        ub.guid_sum += p->vdevs[i]->guid;
-    int written = 0, first_err = 0;
-    for (uint32_t i = 0; i < p->nvdevs; i++) {
-        int rc = label_write_uberblock(p->vdevs[i]->dev, &ub, 0xf);
-        if (rc == 0)
-            written++;
-        else if (first_err == 0)
-            first_err = rc;
-    }
-    if (written == 0)
-        return first_err ? first_err : -EIO;
-    return 0;
+    struct label_write lw = { .rec = &ub, .mask = 0xf };
+    return write_labels(p, &lw);
+}
+
+static void
+config_entry(struct config_vdev *e, const struct vdev *vd, uint32_t parent)
+{
+    e->guid = vd->guid;
+    e->parent = parent;
+    e->id = vd->id;
+    e->type = vd->type;
+    e->nparity = vd->nparity;
+    e->ashift = (uint8_t)vd->ashift;
+    e->asize = vd->asize;
+    e->ms_shift = vd->parent == NULL ? vd->ms_shift : 0;
+    e->nchildren = vd->nchildren;
+    int h = vd->type == VDEV_TYPE_LEAF ? __atomic_load_n(&vd->health, __ATOMIC_RELAXED) : 0;
+    e->state = h == VDEV_OFFLINE ? VDEV_STATE_OFFLINE : VDEV_STATE_ONLINE;
+    snprintf(e->path, sizeof(e->path), "%s", vd->path);
 }
 
 int
@@ -194,30 +261,24 @@ pool_write_config(struct pool *p, uint64_t txg, uint32_t state, unsigned label_m
     root->parent = CONFIG_NO_PARENT;
     root->type = VDEV_TYPE_ROOT;
     root->nchildren = p->nvdevs;
-    cfg->nvdevs = 1 + p->nvdevs;
+    uint32_t n = 1;
     for (uint32_t i = 0; i < p->nvdevs; i++) {
-        const struct vdev *vd = p->vdevs[i];
-        struct config_vdev *e = &cfg->vdevs[1 + i];
-        e->guid = vd->guid;
-        e->parent = 0;
-        e->id = vd->id;
-        e->type = VDEV_TYPE_LEAF;
-        e->ashift = (uint8_t)vd->ashift;
-        e->asize = vd->asize;
-        e->ms_shift = vd->ms_shift;
-        e->state = VDEV_STATE_ONLINE;
-        snprintf(e->path, sizeof(e->path), "%s", vd->path);
-        cfg->guid_sum += vd->guid;
+        const struct vdev *top = p->vdevs[i];
+        if (n + 1 + top->nchildren > CONFIG_MAX_VDEVS) {
+            free(cfg);
+            return ERR(-E2BIG);
+        }
+        uint32_t top_index = n;
+        config_entry(&cfg->vdevs[n++], top, 0);
+        for (uint32_t c = 0; c < top->nchildren; c++)
+            config_entry(&cfg->vdevs[n++], top->child[c], top_index);
     }
-    int first_err = 0;
-    for (uint32_t i = 0; i < p->nvdevs; i++) {
-        cfg->leaf_guid = p->vdevs[i]->guid;
-        int rc = label_write_config(p->vdevs[i]->dev, cfg, label_mask);
-        if (rc != 0 && first_err == 0)
-            first_err = rc;
-    }
+    cfg->nvdevs = n;
+    cfg->guid_sum = guid_sum(p);
+    struct label_write lw = { .rec = cfg, .config = true, .mask = label_mask };
+    int rc = write_labels(p, &lw);
     free(cfg);
-    return first_err;
+    return rc;
 }
 
 int

@@ -1,60 +1,364 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vdev: routing of block I/O from a DVA to the device that holds it.
- *
- * Format 1 top-level vdevs are single leaf devices: DVA offset o of vdev v lives at byte
- * VDEV_DATA_START + o of that device. Mirrors and RAID-Z slot in here (the config already
- * describes trees of vdevs). Error counters are kept per top-level vdev for `pool status`.
+ * vdev: the vdev tree, leaf I/O with error accounting, and the routing of a DVA to its
+ * top-level's layout (vdev.h has the theory of operation). Mirrors live in vdev_mirror.c,
+ * RAID-Z in vdev_raidz.c.
  */
+#include "core/vdev.h"
+
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/assert.h"
 #include "common/err.h"
+#include "common/log.h"
+#include "core/label.h"
 #include "core/pool_impl.h"
 #include "core/vdev_backend.h"
 
+#define ATOMIC_INC(x) atomic_fetch_add((_Atomic uint64_t *)&(x), 1)
+
+const char *
+vdev_health_name(enum vdev_health h)
+{
+    switch (h) {
+    case VDEV_ONLINE:
+        return "ONLINE";
+    case VDEV_DEGRADED:
+        return "DEGRADED";
+    case VDEV_FAULTED:
+        return "FAULTED";
+    case VDEV_OFFLINE:
+        return "OFFLINE";
+    case VDEV_REMOVED:
+        return "REMOVED";
+    case VDEV_UNAVAIL:
+        return "UNAVAIL";
+    }
+    return "UNKNOWN";
+}
+
+/* ---- tree ---- */
+
+struct vdev *
+vdev_new_leaf(uint64_t guid, struct vdev_backend *dev, const char *path)
+{
+    struct vdev *vd = calloc(1, sizeof(*vd));
+    if (vd == NULL) {
+        vdev_backend_close(dev);
+        return NULL;
+    }
+    vd->guid = guid;
+    vd->type = VDEV_TYPE_LEAF;
+    vd->dev = dev;
+    vd->top = vd;
+    vd->health = dev != NULL ? VDEV_ONLINE : VDEV_UNAVAIL;
+    snprintf(vd->path, sizeof(vd->path), "%s", path != NULL ? path : dev ? dev->path : "");
+    if (dev != NULL)
+        vd->asize = label_data_size(dev->size);
+    return vd;
+}
+
+int
+vdev_new_interior(uint8_t type, uint8_t nparity, uint64_t guid, struct vdev **children, uint32_t n,
+                  struct vdev **out)
+{
+    if (type == VDEV_TYPE_MIRROR && (n < 2 || n > VDEV_MAX_CHILDREN || nparity != 0))
+        return ERR(-EINVAL);
+    if (type == VDEV_TYPE_RAIDZ &&
+        (nparity < 1 || nparity > VDEV_MAX_PARITY || n < nparity + 1u || n > VDEV_MAX_CHILDREN))
+        return ERR(-EINVAL);
+    if (type != VDEV_TYPE_MIRROR && type != VDEV_TYPE_RAIDZ)
+        return ERR(-EINVAL);
+    struct vdev *vd = calloc(1, sizeof(*vd));
+    struct vdev **ch = calloc(n, sizeof(*ch));
+    if (vd == NULL || ch == NULL) {
+        free(vd);
+        free(ch);
+        return -ENOMEM;
+    }
+    vd->guid = guid;
+    vd->type = type;
+    vd->nparity = nparity;
+    vd->child = ch;
+    vd->nchildren = n;
+    vd->top = vd;
+    snprintf(vd->path, sizeof(vd->path), "%s", type == VDEV_TYPE_MIRROR ? "mirror" : "raidz");
+    for (uint32_t i = 0; i < n; i++) {
+        ch[i] = children[i];
+        ch[i]->parent = vd;
+        ch[i]->id = i;
+    }
+    *out = vd;
+    return 0;
+}
+
+void
+vdev_free(struct vdev *vd)
+{
+    if (vd == NULL)
+        return;
+    for (uint32_t i = 0; i < vd->nchildren; i++)
+        vdev_free(vd->child[i]);
+    free(vd->child);
+    vdev_backend_close(vd->dev);
+    free(vd);
+}
+
+uint64_t
+vdev_leaf_asize(uint64_t dev_size, unsigned ashift)
+{
+    return label_data_size(dev_size) & ~((1ull << ashift) - 1);
+}
+
+void
+vdev_make_top(struct vdev *vd, uint32_t id, unsigned ashift)
+{
+    vd->id = id;
+    vd->ashift = ashift;
+    vd->top = vd;
+    if (vd->type == VDEV_TYPE_LEAF) {
+        if (vd->dev != NULL)
+            vd->asize = vdev_leaf_asize(vd->dev->size, ashift);
+        return;
+    }
+    /* The smallest present child bounds every child's share (asize was set at import when a
+     * child is missing). */
+    uint64_t least = UINT64_MAX;
+    for (uint32_t i = 0; i < vd->nchildren; i++) {
+        struct vdev *c = vd->child[i];
+        c->top = vd;
+        c->ashift = ashift;
+        if (c->dev != NULL) {
+            c->asize = vdev_leaf_asize(c->dev->size, ashift);
+            if (c->asize < least)
+                least = c->asize;
+        }
+    }
+    if (least == UINT64_MAX)
+        return;
+    vd->asize = vd->type == VDEV_TYPE_MIRROR ? least : least * vd->nchildren;
+}
+
+enum vdev_health
+vdev_health(const struct vdev *vd)
+{
+    if (vd->type == VDEV_TYPE_LEAF)
+        return (enum vdev_health)__atomic_load_n(&vd->health, __ATOMIC_RELAXED);
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < vd->nchildren; i++)
+        if (!vdev_leaf_usable(vd->child[i]))
+            bad++;
+    uint32_t tolerable = vd->type == VDEV_TYPE_MIRROR ? vd->nchildren - 1 : vd->nparity;
+    if (bad == 0)
+        return VDEV_ONLINE;
+    return bad <= tolerable ? VDEV_DEGRADED : VDEV_UNAVAIL;
+}
+
+void
+vdev_walk_leaves(struct vdev *vd, void (*fn)(struct vdev *leaf, void *arg), void *arg)
+{
+    if (vd->type == VDEV_TYPE_LEAF) {
+        fn(vd, arg);
+        return;
+    }
+    for (uint32_t i = 0; i < vd->nchildren; i++)
+        vdev_walk_leaves(vd->child[i], fn, arg);
+}
+
+uint64_t
+vdev_raidz_alloc_size(unsigned width, unsigned nparity, unsigned ashift, uint64_t dsize)
+{
+    uint64_t s = (dsize + (1ull << ashift) - 1) >> ashift;
+    uint64_t ndata = width - nparity;
+    uint64_t rows = (s + ndata - 1) / ndata;
+    uint64_t tot = s + nparity * rows;
+    uint64_t unit = nparity + 1;
+    return ((tot + unit - 1) / unit * unit) << ashift;
+}
+
+uint64_t
+vdev_alloc_size(const struct vdev *vd, uint64_t dsize)
+{
+    if (vd->type == VDEV_TYPE_RAIDZ)
+        return vdev_raidz_alloc_size(vd->nchildren, vd->nparity, vd->ashift, dsize);
+    uint64_t mask = (1ull << vd->ashift) - 1;
+    return (dsize + mask) & ~mask;
+}
+
+/* ---- leaf I/O ---- */
+
+bool
+vdev_leaf_usable(const struct vdev *leaf)
+{
+    return leaf->dev != NULL &&
+           __atomic_load_n(&leaf->health, __ATOMIC_RELAXED) == (int)VDEV_ONLINE;
+}
+
+static void
+note_missed(struct vdev *leaf, uint64_t txg)
+{
+    if (txg == 0)
+        return;
+    uint64_t cur = __atomic_load_n(&leaf->missed_txg_min, __ATOMIC_RELAXED);
+    while ((cur == 0 || txg < cur) &&
+           !__atomic_compare_exchange_n(&leaf->missed_txg_min, &cur, txg, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+        ;
+    cur = __atomic_load_n(&leaf->missed_txg_max, __ATOMIC_RELAXED);
+    while (txg > cur && !__atomic_compare_exchange_n(&leaf->missed_txg_max, &cur, txg, false,
+                                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+}
+
+int
+vdev_leaf_read(struct vdev *leaf, uint64_t off, void *buf, size_t len)
+{
+    if (!vdev_leaf_usable(leaf))
+        return -ENXIO;
+    int rc = vdev_backend_read(leaf->dev, VDEV_DATA_START + off, buf, len);
+    if (rc != 0)
+        ATOMIC_INC(leaf->read_errors);
+    return rc;
+}
+
+int
+vdev_leaf_write(struct vdev *leaf, uint64_t off, const void *buf, size_t len, uint64_t txg)
+{
+    if (!vdev_leaf_usable(leaf)) {
+        note_missed(leaf, txg);
+        return -ENXIO;
+    }
+    int rc = vdev_backend_write(leaf->dev, VDEV_DATA_START + off, buf, len);
+    if (rc != 0) {
+        ATOMIC_INC(leaf->write_errors);
+        note_missed(leaf, txg);
+    }
+    return rc;
+}
+
+void
+vdev_leaf_repair(struct pool *p, struct vdev *leaf, uint64_t off, const void *buf, size_t len)
+{
+    if (p->readonly || !vdev_leaf_usable(leaf))
+        return;
+    if (vdev_backend_write(leaf->dev, VDEV_DATA_START + off, buf, len) != 0) {
+        ATOMIC_INC(leaf->write_errors);
+        return;
+    }
+    atomic_fetch_add((_Atomic uint64_t *)&leaf->repaired_bytes, len);
+    log_warn("pool '%s': repaired %zu bytes at offset %llu of '%s'", p->name, len,
+             (unsigned long long)off, leaf->path);
+}
+
+void
+vdev_count_cksum(struct vdev *vd)
+{
+    ATOMIC_INC(vd->cksum_errors);
+}
+
+/* ---- routing ---- */
+
 static struct vdev *
-vdev_lookup(struct pool *p, const struct dva *dva, size_t len)
+lookup(struct pool *p, const struct dva *dva, size_t dsize)
 {
     if (dva->vdev >= p->nvdevs)
         return NULL;
     struct vdev *vd = p->vdevs[dva->vdev];
-    if (vd == NULL || dva->offset > vd->asize || len > vd->asize - dva->offset)
+    uint64_t asize = dva_asize(dva);
+    if (vd == NULL || dva->offset > vd->asize || asize > vd->asize - dva->offset ||
+        vdev_alloc_size(vd, dsize) != asize)
         return NULL;
     return vd;
 }
 
 int
-vdev_read(struct pool *p, const struct dva *dva, void *buf, size_t len)
+vdev_read(struct pool *p, const struct dva *dva, const struct blkptr *bp, void *buf, size_t dsize)
 {
-    struct vdev *vd = vdev_lookup(p, dva, len);
+    struct vdev *vd = lookup(p, dva, dsize);
     if (vd == NULL)
         return ERR(-ECORRUPT); /* a DVA outside every vdev came from a corrupt parent */
-    int rc = vdev_backend_read(vd->dev, VDEV_DATA_START + dva->offset, buf, len);
+    switch (vd->type) {
+    case VDEV_TYPE_MIRROR:
+        return vdev_mirror_read(p, vd, dva->offset, bp, buf, dsize);
+    case VDEV_TYPE_RAIDZ:
+        return vdev_raidz_read(p, vd, dva->offset, bp, buf, dsize);
+    default:
+        break;
+    }
+    int rc = vdev_leaf_read(vd, dva->offset, buf, dsize);
     if (rc != 0)
-        atomic_fetch_add((_Atomic uint64_t *)&vd->read_errors, 1);
-    return rc;
+        return rc == -ENXIO ? -EIO : rc;
+    if (!cksum_verify(bp->cksum, buf, bp->psize, bp->cksum_val)) {
+        vdev_count_cksum(vd);
+        return -ECKSUM;
+    }
+    return 0;
 }
 
 int
-vdev_write(struct pool *p, const struct dva *dva, const void *buf, size_t len)
+vdev_scrub(struct pool *p, const struct dva *dva, const struct blkptr *bp, void *buf, size_t dsize)
 {
-    struct vdev *vd = vdev_lookup(p, dva, len);
+    struct vdev *vd = lookup(p, dva, dsize);
+    if (vd == NULL)
+        return ERR(-ECORRUPT);
+    if (vd->type == VDEV_TYPE_MIRROR)
+        return vdev_mirror_scrub(p, vd, dva->offset, bp, buf, dsize);
+    if (vd->type == VDEV_TYPE_RAIDZ)
+        return vdev_raidz_scrub(p, vd, dva->offset, bp, buf, dsize);
+    return vdev_read(p, dva, bp, buf, dsize);
+}
+
+int
+vdev_write(struct pool *p, const struct dva *dva, uint64_t txg, const void *buf, size_t dsize)
+{
+    struct vdev *vd = lookup(p, dva, dsize);
     VERIFY(vd != NULL); /* we allocated this DVA ourselves */
-    int rc = vdev_backend_write(vd->dev, VDEV_DATA_START + dva->offset, buf, len);
-    if (rc != 0)
-        atomic_fetch_add((_Atomic uint64_t *)&vd->write_errors, 1);
-    return rc;
+    switch (vd->type) {
+    case VDEV_TYPE_MIRROR:
+        return vdev_mirror_write(vd, dva->offset, buf, dsize, txg);
+    case VDEV_TYPE_RAIDZ:
+        return vdev_raidz_write(vd, dva->offset, buf, dsize, txg);
+    default:
+        break;
+    }
+    int rc = vdev_leaf_write(vd, dva->offset, buf, dsize, txg);
+    return rc == -ENXIO ? -EIO : rc;
+}
+
+struct flush_state {
+    uint32_t failed;
+};
+
+static void
+flush_leaf(struct vdev *leaf, void *arg)
+{
+    struct flush_state *fs = arg;
+    if (!vdev_leaf_usable(leaf)) {
+        fs->failed++;
+        return;
+    }
+    if (vdev_backend_flush(leaf->dev) != 0) {
+        ATOMIC_INC(leaf->write_errors);
+        fs->failed++;
+    }
 }
 
 int
 vdev_flush_all(struct pool *p)
 {
-    int first = 0;
+    int rc = 0;
     for (uint32_t i = 0; i < p->nvdevs; i++) {
-        int rc = vdev_backend_flush(p->vdevs[i]->dev);
-        if (rc != 0 && first == 0)
-            first = rc;
+        struct vdev *vd = p->vdevs[i];
+        struct flush_state fs = { 0 };
+        vdev_walk_leaves(vd, flush_leaf, &fs);
+        uint32_t tolerable = vd->type == VDEV_TYPE_MIRROR  ? vd->nchildren - 1
+                             : vd->type == VDEV_TYPE_RAIDZ ? vd->nparity
+                                                           : 0;
+        if (fs.failed > tolerable && rc == 0)
+            rc = -EIO;
     }
-    return first;
+    return rc;
 }

@@ -131,28 +131,32 @@ verify_block(struct vctx *v, const struct blkptr *bp, uint64_t parent_birth, con
         return true;
     }
     bool good = false;
-    uint64_t asize = dva_asize(&bp->dva[0]);
-    uint8_t *phys = malloc(asize ? asize : 1);
+    uint64_t dsize = (bp->psize + (1ull << v->p->vdevs[0]->ashift) - 1) &
+                     ~((1ull << v->p->vdevs[0]->ashift) - 1);
+    uint8_t *phys = malloc(dsize ? dsize : 1);
     for (int c = 0; c < bp_ndvas(bp) && phys != NULL; c++) {
         const struct dva *d = &bp->dva[c];
         claim_dva(v, w, bp, d);
-        if (dva_asize(d) != asize) {
-            report(v, &v->r->structure_errors, w, bp, "copy %d has a different size", c);
+        if (d->vdev >= v->p->nvdevs ||
+            dva_asize(d) != vdev_alloc_size(v->p->vdevs[d->vdev], dsize)) {
+            report(v, &v->r->structure_errors, w, bp, "copy %d has the wrong size", c);
             continue;
         }
-        if (d->vdev >= v->p->nvdevs || vdev_read(v->p, d, phys, asize) != 0) {
-            report(v, &v->r->io_errors, w, bp, "copy %d cannot be read", c);
-            continue;
-        }
-        if (!cksum_verify(bp->cksum, phys, bp->psize, bp->cksum_val)) {
+        /* vdev_read verifies the checksum, through the vdev's redundancy if it must. */
+        int rc = vdev_read(v->p, d, bp, phys, dsize);
+        if (rc == -ECKSUM) {
             report(v, &v->r->cksum_errors, w, bp, "copy %d fails its checksum", c);
+            continue;
+        }
+        if (rc != 0) {
+            report(v, &v->r->io_errors, w, bp, "copy %d cannot be read", c);
             continue;
         }
         if (good)
             continue;
-        int rc = bp->comp == COMPRESS_OFF
-                     ? (bp->psize == bp->lsize ? (memcpy(logical, phys, bp->lsize), 0) : -ECORRUPT)
-                     : decompress_block(bp->comp, phys, bp->psize, logical, bp->lsize);
+        rc = bp->comp == COMPRESS_OFF
+                 ? (bp->psize == bp->lsize ? (memcpy(logical, phys, bp->lsize), 0) : -ECORRUPT)
+                 : decompress_block(bp->comp, phys, bp->psize, logical, bp->lsize);
         if (rc != 0)
             report(v, &v->r->structure_errors, w, bp, "copy %d does not decompress", c);
         else

@@ -58,9 +58,9 @@ arc_key_of(const struct blkptr *bp, struct arc_key *k)
     k->birth = bp->birth;
 }
 
-/* Allocates and writes one copy of phys (padded to asize) for each DVA. */
+/* Allocates and writes one copy of phys (dsize bytes: psize padded to the unit) per DVA. */
 static int
-write_copies(struct pool *p, uint64_t txg, const uint8_t *phys, size_t psize, unsigned copies,
+write_copies(struct pool *p, uint64_t txg, const uint8_t *phys, size_t dsize, unsigned copies,
              bool metadata, struct blkptr *bp)
 {
     uint32_t used[BP_NDVAS + 1];
@@ -69,13 +69,12 @@ write_copies(struct pool *p, uint64_t txg, const uint8_t *phys, size_t psize, un
     unsigned flags = metadata ? ALLOC_USE_SLOP : 0;
     for (unsigned c = 0; c < copies; c++) {
         struct dva dva;
-        /* asize depends on the chosen vdev's ashift; all vdevs of a pool share one ashift. */
-        uint64_t asize = roundup_u64(psize, 1ull << pool_ashift(p, 0));
-        rc = alloc_allocate(p->alloc, txg, asize, flags, used, nused, &dva);
+        /* The allocator adds what the chosen vdev's layout needs (RAID-Z parity, padding). */
+        rc = alloc_allocate(p->alloc, txg, dsize, flags, used, nused, &dva);
         if (rc == -ENOSPC && c == 0 && !(flags & ALLOC_USE_SLOP)) {
             /* Space was promised at write time (txg_reserve_space); fragmentation or estimate
              * error may still leave normal space short: the slop reserve covers that. */
-            rc = alloc_allocate(p->alloc, txg, asize, flags | ALLOC_USE_SLOP, used, nused, &dva);
+            rc = alloc_allocate(p->alloc, txg, dsize, flags | ALLOC_USE_SLOP, used, nused, &dva);
         }
         if (rc != 0) {
             if (c > 0 && rc == -ENOSPC)
@@ -83,13 +82,13 @@ write_copies(struct pool *p, uint64_t txg, const uint8_t *phys, size_t psize, un
             goto fail;
         }
         /* A write error is retried once on newly allocated space (another vdev if any). */
-        rc = vdev_write(p, &dva, phys, (size_t)asize);
+        rc = vdev_write(p, &dva, txg, phys, dsize);
         if (rc != 0) {
             alloc_free_immediate(p->alloc, txg, &dva);
             used[nused++] = dva.vdev;
-            rc = alloc_allocate(p->alloc, txg, asize, flags, used, nused, &dva);
+            rc = alloc_allocate(p->alloc, txg, dsize, flags, used, nused, &dva);
             if (rc == 0) {
-                rc = vdev_write(p, &dva, phys, (size_t)asize);
+                rc = vdev_write(p, &dva, txg, phys, dsize);
                 if (rc != 0)
                     alloc_free_immediate(p->alloc, txg, &dva);
             }
@@ -99,7 +98,7 @@ write_copies(struct pool *p, uint64_t txg, const uint8_t *phys, size_t psize, un
         }
         bp->dva[c] = dva;
         used[nused++] = dva.vdev;
-        txg_space_allocated(p, txg, asize);
+        txg_space_allocated(p, txg, dva_asize(&dva));
     }
     return 0;
 fail:
@@ -168,8 +167,8 @@ zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
     if (ck == CKSUM_OFF && zp->metadata)
         ck = CKSUM_XXH3; /* metadata is always checksummed */
     out->cksum = ck;
-    size_t asize = roundup_u64(psize, unit);
-    memset(phys + psize, 0, asize - psize);
+    size_t dsize = roundup_u64(psize, unit);
+    memset(phys + psize, 0, dsize - psize);
     int rc = cksum_compute(ck, phys, psize, out->cksum_val);
     if (rc != 0)
         goto out;
@@ -178,14 +177,17 @@ zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
     if (old != NULL && !bp_is_hole(old) && !bp_is_embedded(old) && old->birth == txg &&
         bp_ndvas(old) == zp->copies) {
         bool same = true;
-        for (int c = 0; c < bp_ndvas(old); c++)
-            same = same && dva_asize(&old->dva[c]) == asize;
+        for (int c = 0; c < bp_ndvas(old); c++) {
+            const struct dva *d = &old->dva[c];
+            same = same && d->vdev < p->nvdevs &&
+                   dva_asize(d) == vdev_alloc_size(p->vdevs[d->vdev], dsize);
+        }
         if (same) {
             struct arc_key key;
             arc_key_of(old, &key);
             arc_remove(p->arc, &key); /* invariant 3 */
             for (int c = 0; c < bp_ndvas(old); c++) {
-                rc = vdev_write(p, &old->dva[c], phys, asize);
+                rc = vdev_write(p, &old->dva[c], txg, phys, dsize);
                 if (rc != 0)
                     goto out;
                 out->dva[c] = old->dva[c];
@@ -194,18 +196,16 @@ zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
             goto out;
         }
     }
-    rc = write_copies(p, txg, phys, psize, zp->copies, zp->metadata, out);
+    rc = write_copies(p, txg, phys, dsize, zp->copies, zp->metadata, out);
 out:
     free(phys);
     return rc;
 }
 
-/* Verifies and decompresses one physical copy into out. */
+/* Decompresses one physical copy (verified by vdev_read) into out. */
 static int
 decode_phys(const struct blkptr *bp, const uint8_t *phys, void *out)
 {
-    if (!cksum_verify(bp->cksum, phys, bp->psize, bp->cksum_val))
-        return -ECKSUM;
     if (bp->comp == COMPRESS_OFF) {
         if (bp->psize != bp->lsize)
             return -ECORRUPT;
@@ -232,39 +232,31 @@ zio_read(struct pool *p, const struct blkptr *bp, void *out)
         return decompress_block(bp->comp, bp->embedded, bp->psize, out, bp->lsize);
     }
     int ndvas = bp_ndvas(bp);
-    uint64_t asize = dva_asize(&bp->dva[0]);
+    uint64_t dsize = roundup_u64(bp->psize, 1ull << pool_ashift(p, 0));
     /* A block stored raw in exactly its allocated size is read straight into out and verified
      * there: no bounce buffer, no copy (most random data, written with lz4 on, is stored so). */
-    bool direct = bp->comp == COMPRESS_OFF && bp->psize == bp->lsize && asize == bp->lsize;
-    uint8_t *phys = direct ? out : malloc(asize);
+    bool direct = bp->comp == COMPRESS_OFF && bp->psize == bp->lsize && dsize == bp->lsize;
+    uint8_t *phys = direct ? out : malloc(dsize);
     if (phys == NULL)
         return -ENOMEM;
     int rc = -EIO, bad_mask = 0;
     for (int c = 0; c < ndvas; c++) {
-        if (dva_asize(&bp->dva[c]) != asize) {
-            rc = -ECORRUPT;
-            continue;
-        }
-        rc = vdev_read(p, &bp->dva[c], phys, asize);
-        if (rc == 0 && direct)
-            rc = cksum_verify(bp->cksum, phys, bp->psize, bp->cksum_val) ? 0 : -ECKSUM;
-        else if (rc == 0)
+        /* The vdev verifies the checksum, using its own redundancy first (vdev.h). */
+        rc = vdev_read(p, &bp->dva[c], bp, phys, dsize);
+        if (rc == 0 && !direct)
             rc = decode_phys(bp, phys, out);
-        if (rc == -ECKSUM || rc == -ECORRUPT) {
-            struct vdev *vd = p->vdevs[bp->dva[c].vdev];
-            atomic_fetch_add((_Atomic uint64_t *)&vd->cksum_errors, 1);
-        }
         if (rc == 0)
             break;
         bad_mask |= 1 << c;
     }
     if (rc == 0 && bad_mask != 0 && !p->readonly) {
-        /* Self-heal: the good physical bytes are in phys; rewrite every copy that failed. */
+        /* Self-heal across ditto copies: the good physical bytes are in phys. */
         for (int c = 0; c < ndvas; c++) {
-            if ((bad_mask & (1 << c)) == 0)
+            if ((bad_mask & (1 << c)) == 0 || bp->dva[c].vdev >= p->nvdevs ||
+                dva_asize(&bp->dva[c]) != vdev_alloc_size(p->vdevs[bp->dva[c].vdev], dsize))
                 continue;
             char desc[128];
-            if (vdev_write(p, &bp->dva[c], phys, asize) == 0)
+            if (vdev_write(p, &bp->dva[c], 0, phys, dsize) == 0)
                 log_warn("repaired damaged copy %d of block %s", c,
                          bp_describe(bp, desc, sizeof(desc)));
         }

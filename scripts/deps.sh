@@ -7,7 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config clang
-  liblz4-dev libzstd-dev libxxhash-dev libssl-dev
+  liblz4-dev libzstd-dev libxxhash-dev libssl-dev libisal-dev
   libevent-dev libjansson-dev libinih-dev
 )
 if [ "${1:-}" = "test" ]; then

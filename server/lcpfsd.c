@@ -70,10 +70,11 @@ static int
 open_pool(struct daemon *d, const struct config_pool *cp)
 {
     struct err_msg em = { 0 };
+    /* cp->vdevs is a layout in zpool's words ("mirror a b", "raidz2 a b c d"): pool_create
+     * builds it, pool_import skips the keywords and finds the tree in the labels. */
     for (size_t i = 0; i < cp->nvdevs; i++)
-        if (config_vdev_is_keyword(cp->vdevs[i])) {
-            log_err("pool '%s': vdev groups ('%s') are not supported yet: list plain devices",
-                    cp->name, cp->vdevs[i]);
+        if (config_vdev_is_keyword(cp->vdevs[i]) && !pool_layout_is_keyword(cp->vdevs[i])) {
+            log_err("pool '%s': '%s' vdevs are not supported yet", cp->name, cp->vdevs[i]);
             return -ENOTSUP;
         }
     size_t present = 0;

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scrub: read every allocated block of the pool, every copy and every RAID-Z column, verify it
+ * against its checksum and rewrite whatever is damaged (pool.h pool_scrub).
+ *
+ * Theory of operation
+ *   1. The walk covers the MOS, then every head and snapshot over its birth window (blocks born
+ *      after the previous snapshot or origin), so each block is read once; the trees are the
+ *      ones committed when the walk of that dataset starts.
+ *   2. While a scrub runs, freed space stays deferred (alloc_hold_frees): a block of a tree being
+ *      walked may be freed by a newer txg, but never reused and rewritten before the walk ends,
+ *      so a read never mistakes new data for damage and a repair never overwrites live data.
+ *   3. A copy that cannot be recovered from its own vdev is rewritten from another copy (ditto
+ *      blocks) when one verifies; a block no copy of which verifies is an error, logged in the
+ *      pool's error list with where it lives.
+ *   4. One scrub at a time; progress is published under p->scan_lock for pool_get_scan.
+ *
+ * Not yet: issue in disk order, pause/resume across restarts, resilver by missed txgs.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "core/dsl_impl.h"
+#include "core/pool_impl.h"
+#include "core/traverse.h"
+
+struct scrub_ctx {
+    struct pool *p;
+    uint64_t ds_obj;
+    uint8_t *buf;
+    size_t cap;
+};
+
+static void
+publish(struct pool *p, uint64_t examined, uint64_t errors)
+{
+    pthread_mutex_lock(&p->scan_lock);
+    p->scan.examined += examined;
+    p->scan.blocks++;
+    p->scan.errors += errors;
+    pthread_mutex_unlock(&p->scan_lock);
+}
+
+/* Scrubs every copy of one block (invariant 3). */
+static int
+scrub_bp(void *arg, const struct traverse_pos *pos, const struct blkptr *bp)
+{
+    struct scrub_ctx *sc = arg;
+    struct pool *p = sc->p;
+    if (__atomic_load_n(&p->scan_cancel, __ATOMIC_RELAXED))
+        return -ECANCELED;
+    uint64_t unit = 1ull << p->vdevs[0]->ashift;
+    size_t dsize = (size_t)((bp->psize + unit - 1) & ~(unit - 1));
+    if (dsize > sc->cap) {
+        uint8_t *nb = realloc(sc->buf, dsize);
+        if (nb == NULL)
+            return -ENOMEM;
+        sc->buf = nb;
+        sc->cap = dsize;
+    }
+    int ndvas = bp_ndvas(bp), good = -1;
+    unsigned bad = 0;
+    uint64_t examined = 0;
+    for (int c = 0; c < ndvas; c++) {
+        examined += dva_asize(&bp->dva[c]);
+        int rc = vdev_scrub(p, &bp->dva[c], bp, sc->buf, dsize);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc != 0)
+            bad |= 1u << c;
+        else if (good < 0)
+            good = c;
+    }
+    uint64_t errors = 0;
+    if (good < 0) {
+        errors = 1;
+        pool_record_error(p, sc->ds_obj, pos->obj, pos->level, pos->blkid, bp, -ECKSUM);
+    } else if (bad != 0 && !p->readonly) {
+        /* The buffer holds the verified copy of the last DVA read that verified: reread it. */
+        if (vdev_read(p, &bp->dva[good], bp, sc->buf, dsize) == 0) {
+            for (int c = 0; c < ndvas; c++)
+                if (bad & (1u << c))
+                    vdev_write(p, &bp->dva[c], 0, sc->buf, dsize);
+        }
+    }
+    publish(p, examined, errors);
+    return 0;
+}
+
+struct walk_item {
+    uint64_t obj, min_birth;
+    struct blkptr root;
+};
+
+/* The heads and snapshots to walk, with their windows (invariant 1), under dsl->lock. */
+static int
+collect_datasets(struct pool *p, struct walk_item **out, size_t *n)
+{
+    struct dsl *d = p->dsl;
+    pthread_rwlock_rdlock(&d->lock);
+    size_t cap = u64map_count(&d->by_obj) + 1, k = 0;
+    struct walk_item *items = calloc(cap, sizeof(*items));
+    if (items == NULL) {
+        pthread_rwlock_unlock(&d->lock);
+        return -ENOMEM;
+    }
+    size_t it = 0;
+    uint64_t key;
+    void *val;
+    while (u64map_next(&d->by_obj, &it, &key, &val) && k < cap) {
+        const struct dsl_node *node = val;
+        if (node->ph.kind == DSL_KIND_BOOKMARK || bp_is_hole(&node->ph.root))
+            continue;
+        items[k++] = (struct walk_item){ node->obj, node->ph.prev_snap_txg, node->ph.root };
+    }
+    pthread_rwlock_unlock(&d->lock);
+    *out = items;
+    *n = k;
+    return 0;
+}
+
+int
+pool_scrub(struct pool *p, struct err_msg *em)
+{
+    if (p->readonly)
+        return err_msg_set(em, -EROFS, "pool '%s' is imported read-only", p->name);
+    pthread_mutex_lock(&p->scan_lock);
+    if (p->scan.state == POOL_SCAN_RUNNING) {
+        pthread_mutex_unlock(&p->scan_lock);
+        return err_msg_set(em, -EBUSY, "pool '%s' is already being scrubbed", p->name);
+    }
+    struct alloc_stats as;
+    alloc_get_stats(p->alloc, &as);
+    memset(&p->scan, 0, sizeof(p->scan));
+    p->scan.state = POOL_SCAN_RUNNING;
+    p->scan.start_time = (uint64_t)time(NULL);
+    p->scan.to_examine = as.allocated;
+    p->scan_cancel = false;
+    uint64_t repaired_before = pool_repaired_bytes(p);
+    pthread_mutex_unlock(&p->scan_lock);
+    log_info("pool '%s': scrub started", p->name);
+
+    alloc_hold_frees(p->alloc, true); /* invariant 2 */
+    struct scrub_ctx sc = { .p = p };
+    struct walk_item *items = NULL;
+    size_t n = 0;
+    /* The MOS as last committed; pool_sync first so the walk sees what was written before. */
+    int rc = pool_sync(p, NULL);
+    struct blkptr mos_root;
+    if (rc == 0) {
+        pthread_mutex_lock(&p->sync_lock);
+        mos_root = p->mos->root_bp;
+        pthread_mutex_unlock(&p->sync_lock);
+        rc = collect_datasets(p, &items, &n);
+    }
+    if (rc == 0)
+        rc = traverse_objset(p, &mos_root, 0, scrub_bp, &sc);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sc.ds_obj = items[i].obj;
+        rc = traverse_objset(p, &items[i].root, items[i].min_birth, scrub_bp, &sc);
+    }
+    free(items);
+    free(sc.buf);
+    alloc_hold_frees(p->alloc, false);
+
+    pthread_mutex_lock(&p->scan_lock);
+    p->scan.end_time = (uint64_t)time(NULL);
+    p->scan.repaired_bytes = pool_repaired_bytes(p) - repaired_before;
+    p->scan.state = rc == -ECANCELED ? POOL_SCAN_CANCELED
+                    : rc == 0        ? POOL_SCAN_FINISHED
+                                     : POOL_SCAN_FAILED;
+    struct pool_scan_stats done = p->scan;
+    pthread_mutex_unlock(&p->scan_lock);
+    if (rc == -ECANCELED) {
+        log_info("pool '%s': scrub canceled", p->name);
+        return err_msg_set(em, rc, "scrub of pool '%s' was canceled", p->name);
+    }
+    if (rc != 0) {
+        log_err("pool '%s': scrub stopped: %s", p->name, err_str(rc));
+        return err_msg_set(em, rc, "scrub of pool '%s' stopped: %s", p->name, err_str(rc));
+    }
+    log_info("pool '%s': scrub repaired %llu bytes in %llu blocks with %llu errors", p->name,
+             (unsigned long long)done.repaired_bytes, (unsigned long long)done.blocks,
+             (unsigned long long)done.errors);
+    return 0;
+}
+
+void
+pool_scrub_cancel(struct pool *p)
+{
+    __atomic_store_n(&p->scan_cancel, true, __ATOMIC_RELAXED);
+}
+
+void
+pool_get_scan(struct pool *p, struct pool_scan_stats *out)
+{
+    pthread_mutex_lock(&p->scan_lock);
+    *out = p->scan;
+    pthread_mutex_unlock(&p->scan_lock);
+}
