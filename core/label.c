@@ -67,6 +67,7 @@
 #define VE_MS_SHIFT        32
 #define VE_EXP_TXG         40
 #define VE_EXP_WIDTH       48
+#define VE_MISSED_SINCE    56
 #define VE_PATH            64
 #define VE_PATH_FIELD      (CONFIG_VDEV_ENTRY_SIZE - VE_PATH)
 /* Uberblock slot. */
@@ -276,6 +277,7 @@ config_encode(const struct pool_config *cfg, uint8_t *buf, uint64_t dev_off)
         le32_put(e + VE_MS_SHIFT, v->ms_shift);
         le64_put(e + VE_EXP_TXG, v->expansion_txg);
         le64_put(e + VE_EXP_WIDTH, v->expansion_width);
+        le64_put(e + VE_MISSED_SINCE, v->missed_since);
         str_put(e + VE_PATH, v->path, VE_PATH_FIELD);
     }
     trailer_put(buf, LABEL_CONFIG_SIZE, dev_off);
@@ -328,6 +330,7 @@ config_decode(const uint8_t *buf, uint64_t dev_off, struct pool_config *cfg)
         v->ms_shift = le32_get(e + VE_MS_SHIFT);
         v->expansion_txg = le64_get(e + VE_EXP_TXG);
         v->expansion_width = le64_get(e + VE_EXP_WIDTH);
+        v->missed_since = le64_get(e + VE_MISSED_SINCE);
         str_get(v->path, e + VE_PATH, VE_PATH_FIELD);
     }
     if (!config_tree_ok(cfg))

@@ -33,6 +33,7 @@ struct config_vdev {
     uint32_t ms_shift;
     uint64_t expansion_txg;   /* reserved, 0 */
     uint64_t expansion_width; /* reserved, 0 */
+    uint64_t missed_since;    /* leaves: oldest txg the device may lack (0 = none) */
     char path[VDEV_PATH_MAX + 1];
 };
 

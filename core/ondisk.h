@@ -97,7 +97,8 @@
  *   36  u32 reserved
  *   40  u64 expansion txg     reserved for RAID-Z expansion ("width by txg"), 0
  *   48  u64 expansion width   reserved, 0
- *   56  u64 reserved (DTL object), 0
+ *   56  u64 missed since: leaves, the oldest txg whose writes the device may lack (it was
+ *           offline or replaced); reads avoid it for blocks born since, resilver clears it; 0
  *   64  char[192] path hint, NUL-padded
  */
 #define CONFIG_MAGIC           0x4c43504643464731ULL /* "1GFCFPCL" */

@@ -98,6 +98,9 @@ pool_free_all(struct pool *p)
     objset_close(p->mos);
     for (uint32_t i = 0; i < p->nvdevs; i++)
         vdev_free(p->vdevs[i]);
+    for (size_t i = 0; i < p->nretired; i++)
+        vdev_free(p->retired[i]);
+    free(p->retired);
     taskq_free(p->taskq);
     alloc_free(p->alloc);
     arc_free(p->arc);

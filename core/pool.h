@@ -136,6 +136,23 @@ int pool_get_vdev(struct pool *p, uint32_t i, struct pool_vdev_stats *out);
 /* Fills out for child c of top-level vdev i; -ENOENT past the end. */
 int pool_get_vdev_child(struct pool *p, uint32_t i, uint32_t c, struct pool_vdev_stats *out);
 
+/* ---- devices of a live pool (core/pool_vdev.c); a device is named by path or guid ---- */
+/*
+ * Takes a device of a mirror or raidz out of service (persistent across imports). Refused with
+ * -EBUSY when its vdev would be left without enough devices to serve every block.
+ */
+int pool_vdev_offline(struct pool *p, const char *name, struct err_msg *em);
+/* Brings an offline device back; run pool_resilver to give it what it missed. */
+int pool_vdev_online(struct pool *p, const char *name, struct err_msg *em);
+/*
+ * Replaces a device of a mirror or raidz with the device or file at path (created when the pool
+ * was opened with create_files); run pool_resilver to fill it. -EBUSY when the vdev lacks the
+ * redundancy to rebuild it, -EINVAL when the new device is too small, -EEXIST when it is in use.
+ */
+int pool_vdev_replace(struct pool *p, const char *old, const char *path, struct err_msg *em);
+/* Zeroes the error counters (of one device, or every device and the error list: name NULL). */
+int pool_clear(struct pool *p, const char *name, struct err_msg *em);
+
 /* ---- scrub (core/scrub.c) ---- */
 enum pool_scan_state {
     POOL_SCAN_NONE = 0,
@@ -144,8 +161,11 @@ enum pool_scan_state {
     POOL_SCAN_CANCELED,
     POOL_SCAN_FAILED,
 };
+enum pool_scan_kind { POOL_SCAN_SCRUB = 0, POOL_SCAN_RESILVER = 1 };
 struct pool_scan_stats {
     int state;                     /* enum pool_scan_state */
+    int kind;                      /* enum pool_scan_kind */
+    uint64_t min_birth;            /* resilver: blocks born after this txg */
     uint64_t start_time, end_time; /* seconds since the epoch */
     uint64_t to_examine;           /* bytes allocated when the scrub started */
     uint64_t examined;             /* bytes of copies read so far */
@@ -160,6 +180,12 @@ struct pool_scan_stats {
  * running, -ECANCELED after pool_scrub_cancel, -EROFS on a read-only import.
  */
 int pool_scrub(struct pool *p, struct err_msg *em);
+/*
+ * Rewrites onto every device what it missed (offline, missing at import, failed writes, a new
+ * replacement): a scrub of only the blocks born since the oldest missed txg. Returns 0 at once
+ * when no device missed anything; otherwise like pool_scrub.
+ */
+int pool_resilver(struct pool *p, struct err_msg *em);
 void pool_scrub_cancel(struct pool *p);
 /* The running or last scrub of this import. */
 void pool_get_scan(struct pool *p, struct pool_scan_stats *out);

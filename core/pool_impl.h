@@ -229,6 +229,8 @@ struct pool {
     struct arc *arc;
     struct taskq *taskq; /* sync-thread workers: compress, checksum, allocate, write */
     pthread_rwlock_t tree_lock;
+    struct vdev **retired; /* leaves replaced while open (pool_vdev.c): freed at close */
+    size_t nretired;
     /* scrub (scrub.c) */
     pthread_mutex_t scan_lock;
     struct pool_scan_stats scan;

@@ -168,6 +168,7 @@ import_leaf(const struct config_vdev *e, struct vdev_backend **devs, const uint6
         leaf->asize = e->asize;
     if (e->state == VDEV_STATE_OFFLINE)
         leaf->health = VDEV_OFFLINE;
+    leaf->missed_since_cfg = e->missed_since;
     return leaf;
 }
 
@@ -309,16 +310,22 @@ collect_leaf_uberblocks(struct vdev *leaf, void *arg)
     uc->nub += got;
 }
 
+/*
+ * A leaf's missed window after import: from the config (offline, replaced) or from its newest
+ * uberblock being older than the pool's (it was away), whichever starts first; it ends at the
+ * chosen txg. A missing leaf misses everything until it comes back and is resilvered.
+ */
 static void
 settle_missed(struct vdev *leaf, void *arg)
 {
     uint64_t chosen = *(const uint64_t *)arg;
-    if (leaf->dev == NULL || leaf->missed_txg_min > chosen) {
-        leaf->missed_txg_min = leaf->dev == NULL ? 1 : 0;
-        leaf->missed_txg_max = leaf->dev == NULL ? chosen : 0;
-        return;
-    }
-    leaf->missed_txg_max = chosen;
+    uint64_t lo = leaf->missed_txg_min <= chosen ? leaf->missed_txg_min : 0;
+    if (leaf->missed_since_cfg != 0 && (lo == 0 || leaf->missed_since_cfg < lo))
+        lo = leaf->missed_since_cfg;
+    if (leaf->dev == NULL)
+        lo = 1;
+    leaf->missed_txg_min = lo;
+    leaf->missed_txg_max = lo != 0 ? chosen : 0;
 }
 
 int

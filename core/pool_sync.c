@@ -242,6 +242,8 @@ config_entry(struct config_vdev *e, const struct vdev *vd, uint32_t parent)
     e->nchildren = vd->nchildren;
     int h = vd->type == VDEV_TYPE_LEAF ? __atomic_load_n(&vd->health, __ATOMIC_RELAXED) : 0;
     e->state = h == VDEV_OFFLINE ? VDEV_STATE_OFFLINE : VDEV_STATE_ONLINE;
+    if (vd->type == VDEV_TYPE_LEAF)
+        e->missed_since = __atomic_load_n(&vd->missed_txg_min, __ATOMIC_RELAXED);
     snprintf(e->path, sizeof(e->path), "%s", vd->path);
 }
 

@@ -15,7 +15,12 @@
  *      pool's error list with where it lives.
  *   4. One scrub at a time; progress is published under p->scan_lock for pool_get_scan.
  *
- * Not yet: issue in disk order, pause/resume across restarts, resilver by missed txgs.
+ *   5. A resilver is the same walk pruned to blocks born after the oldest txg some device missed
+ *      (birth-time rule: a subtree born earlier is skipped whole). Reads skip a device for blocks
+ *      born inside its missed window and rewrite it there; when the walk ends, windows that end
+ *      by the txg it started from are forgotten.
+ *
+ * Not yet: issue in disk order, pause/resume across restarts.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -122,33 +127,79 @@ collect_datasets(struct pool *p, struct walk_item **out, size_t *n)
     return 0;
 }
 
-int
-pool_scrub(struct pool *p, struct err_msg *em)
+struct window {
+    uint64_t min;
+};
+
+static void
+leaf_window(struct vdev *leaf, void *arg)
 {
+    struct window *w = arg;
+    uint64_t lo = __atomic_load_n(&leaf->missed_txg_min, __ATOMIC_RELAXED);
+    if (lo != 0 && (w->min == 0 || lo < w->min))
+        w->min = lo;
+}
+
+struct settle {
+    uint64_t upto;
+    bool changed;
+};
+
+static void
+leaf_settle(struct vdev *leaf, void *arg)
+{
+    struct settle *st = arg;
+    if (!vdev_leaf_usable(leaf) || leaf->missed_txg_min == 0)
+        return;
+    vdev_leaf_clear_missed(leaf, st->upto);
+    st->changed = st->changed || leaf->missed_txg_min == 0;
+}
+
+/* A scrub (every block) or a resilver (blocks born since the oldest missed txg). */
+static int
+scan(struct pool *p, int kind, struct err_msg *em)
+{
+    const char *what = kind == POOL_SCAN_RESILVER ? "resilver" : "scrub";
     if (p->readonly)
         return err_msg_set(em, -EROFS, "pool '%s' is imported read-only", p->name);
     pthread_mutex_lock(&p->scan_lock);
     if (p->scan.state == POOL_SCAN_RUNNING) {
         pthread_mutex_unlock(&p->scan_lock);
-        return err_msg_set(em, -EBUSY, "pool '%s' is already being scrubbed", p->name);
+        return err_msg_set(em, -EBUSY, "pool '%s' is already being %s", p->name,
+                           p->scan.kind == POOL_SCAN_RESILVER ? "resilvered" : "scrubbed");
+    }
+    uint64_t min_birth = 0;
+    if (kind == POOL_SCAN_RESILVER) {
+        struct window w = { 0 };
+        for (uint32_t i = 0; i < p->nvdevs; i++)
+            vdev_walk_leaves(p->vdevs[i], leaf_window, &w);
+        if (w.min == 0) {
+            pthread_mutex_unlock(&p->scan_lock);
+            return 0; /* no device missed anything */
+        }
+        min_birth = w.min - 1;
     }
     struct alloc_stats as;
     alloc_get_stats(p->alloc, &as);
     memset(&p->scan, 0, sizeof(p->scan));
     p->scan.state = POOL_SCAN_RUNNING;
+    p->scan.kind = kind;
+    p->scan.min_birth = min_birth;
     p->scan.start_time = (uint64_t)time(NULL);
     p->scan.to_examine = as.allocated;
     p->scan_cancel = false;
     uint64_t repaired_before = pool_repaired_bytes(p);
     pthread_mutex_unlock(&p->scan_lock);
-    log_info("pool '%s': scrub started", p->name);
+    log_info("pool '%s': %s started%s", p->name, what,
+             kind == POOL_SCAN_RESILVER ? " (blocks born after a device missed writes)" : "");
 
     alloc_hold_frees(p->alloc, true); /* invariant 2 */
     struct scrub_ctx sc = { .p = p };
     struct walk_item *items = NULL;
     size_t n = 0;
     /* The MOS as last committed; pool_sync first so the walk sees what was written before. */
-    int rc = pool_sync(p, NULL);
+    uint64_t start_txg = 0;
+    int rc = pool_sync(p, &start_txg);
     struct blkptr mos_root;
     if (rc == 0) {
         pthread_mutex_lock(&p->sync_lock);
@@ -157,10 +208,22 @@ pool_scrub(struct pool *p, struct err_msg *em)
         rc = collect_datasets(p, &items, &n);
     }
     if (rc == 0)
-        rc = traverse_objset(p, &mos_root, 0, scrub_bp, &sc);
+        rc = traverse_objset(p, &mos_root, min_birth, scrub_bp, &sc);
     for (size_t i = 0; i < n && rc == 0; i++) {
         sc.ds_obj = items[i].obj;
-        rc = traverse_objset(p, &items[i].root, items[i].min_birth, scrub_bp, &sc);
+        uint64_t from = items[i].min_birth > min_birth ? items[i].min_birth : min_birth;
+        rc = traverse_objset(p, &items[i].root, from, scrub_bp, &sc);
+    }
+    /* Every block born up to start_txg is now on every usable device: forget their missed
+     * windows, in the labels too. */
+    struct settle st = { start_txg, false };
+    for (uint32_t i = 0; i < p->nvdevs && rc == 0; i++)
+        vdev_walk_leaves(p->vdevs[i], leaf_settle, &st);
+    if (st.changed) {
+        pthread_mutex_lock(&p->sync_lock);
+        p->config_dirty = true;
+        pthread_mutex_unlock(&p->sync_lock);
+        rc = pool_sync(p, NULL);
     }
     free(items);
     free(sc.buf);
@@ -175,17 +238,29 @@ pool_scrub(struct pool *p, struct err_msg *em)
     struct pool_scan_stats done = p->scan;
     pthread_mutex_unlock(&p->scan_lock);
     if (rc == -ECANCELED) {
-        log_info("pool '%s': scrub canceled", p->name);
-        return err_msg_set(em, rc, "scrub of pool '%s' was canceled", p->name);
+        log_info("pool '%s': %s canceled", p->name, what);
+        return err_msg_set(em, rc, "%s of pool '%s' was canceled", what, p->name);
     }
     if (rc != 0) {
-        log_err("pool '%s': scrub stopped: %s", p->name, err_str(rc));
-        return err_msg_set(em, rc, "scrub of pool '%s' stopped: %s", p->name, err_str(rc));
+        log_err("pool '%s': %s stopped: %s", p->name, what, err_str(rc));
+        return err_msg_set(em, rc, "%s of pool '%s' stopped: %s", what, p->name, err_str(rc));
     }
-    log_info("pool '%s': scrub repaired %llu bytes in %llu blocks with %llu errors", p->name,
+    log_info("pool '%s': %s repaired %llu bytes in %llu blocks with %llu errors", p->name, what,
              (unsigned long long)done.repaired_bytes, (unsigned long long)done.blocks,
              (unsigned long long)done.errors);
     return 0;
+}
+
+int
+pool_scrub(struct pool *p, struct err_msg *em)
+{
+    return scan(p, POOL_SCAN_SCRUB, em);
+}
+
+int
+pool_resilver(struct pool *p, struct err_msg *em)
+{
+    return scan(p, POOL_SCAN_RESILVER, em);
 }
 
 void

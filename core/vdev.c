@@ -197,6 +197,26 @@ vdev_leaf_usable(const struct vdev *leaf)
            __atomic_load_n(&leaf->health, __ATOMIC_RELAXED) == (int)VDEV_ONLINE;
 }
 
+bool
+vdev_leaf_lacks(const struct vdev *leaf, uint64_t birth)
+{
+    uint64_t lo = __atomic_load_n(&leaf->missed_txg_min, __ATOMIC_RELAXED);
+    uint64_t hi = __atomic_load_n(&leaf->missed_txg_max, __ATOMIC_RELAXED);
+    return lo != 0 && birth >= lo && birth <= hi;
+}
+
+void
+vdev_leaf_clear_missed(struct vdev *leaf, uint64_t upto)
+{
+    /* Only a window wholly covered by the resilver that just finished is forgotten: misses
+     * after it started (the device failed again) stay for the next one. */
+    uint64_t hi = __atomic_load_n(&leaf->missed_txg_max, __ATOMIC_RELAXED);
+    if (hi != 0 && hi <= upto) {
+        __atomic_store_n(&leaf->missed_txg_min, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&leaf->missed_txg_max, 0, __ATOMIC_RELAXED);
+    }
+}
+
 static void
 note_missed(struct vdev *leaf, uint64_t txg)
 {

@@ -22,7 +22,8 @@
  *      treat it as an I/O error, writes skip it. A write succeeds while the top-level can still
  *      return the data: a mirror when one child took it, a raidz when at most nparity did not.
  *   3. Writes that a leaf missed are remembered as the txg in its missed_txg_min/max window (the
- *      dirty time log resilver will read); the window is in memory only in this version.
+ *      dirty time log resilver reads); reads skip a leaf for blocks born inside its window, and
+ *      repair it there. The window is derived again at import from the leaf's newest uberblock.
  *   4. Every read returns verified data or an error, never unverified bytes.
  */
 #ifndef LCPFS_CORE_VDEV_H
@@ -71,6 +72,7 @@ struct vdev {
     uint64_t read_errors, write_errors, cksum_errors; /* atomics */
     uint64_t repaired_bytes;                          /* atomic: bytes rewritten by self-heal */
     uint64_t missed_txg_min, missed_txg_max;          /* invariant 3 (atomics) */
+    uint64_t missed_since_cfg;                        /* import: the config's missed_since */
     uint32_t rotor;                                   /* mirror read balancing (atomic) */
 };
 
@@ -149,6 +151,10 @@ int vdev_leaf_read(struct vdev *leaf, uint64_t off, void *buf, size_t len);
 int vdev_leaf_write(struct vdev *leaf, uint64_t off, const void *buf, size_t len, uint64_t txg);
 /* Rewrites a damaged range during a read (self-heal): skipped on read-only pools. */
 void vdev_leaf_repair(struct pool *p, struct vdev *leaf, uint64_t off, const void *buf, size_t len);
+/* Whether the leaf missed the txg a block was born in (invariant 3): its copy is not there. */
+bool vdev_leaf_lacks(const struct vdev *leaf, uint64_t birth);
+/* Forgets the leaf's missed window if it ends at or before txg `upto` (a resilver covered it). */
+void vdev_leaf_clear_missed(struct vdev *leaf, uint64_t upto);
 /* Whether the leaf takes I/O now. */
 bool vdev_leaf_usable(const struct vdev *leaf);
 /* Counts a checksum error on vd (a leaf that returned wrong data, or a top-level that failed). */

@@ -30,6 +30,10 @@ vdev_mirror_read(struct pool *p, struct vdev *vd, uint64_t off, const struct blk
         struct vdev *leaf = vd->child[c];
         if (!vdev_leaf_usable(leaf))
             continue; /* nothing to repair there either */
+        if (vdev_leaf_lacks(leaf, bp->birth)) {
+            failed |= 1ull << c; /* missed that txg: rewrite it from the good copy */
+            continue;
+        }
         if (vdev_leaf_read(leaf, off, buf, dsize) != 0) {
             failed |= 1ull << c;
             continue;
@@ -75,6 +79,10 @@ vdev_mirror_scrub(struct pool *p, struct vdev *vd, uint64_t off, const struct bl
         struct vdev *leaf = vd->child[c];
         if (!vdev_leaf_usable(leaf))
             continue;
+        if (vdev_leaf_lacks(leaf, bp->birth)) {
+            failed |= 1ull << c;
+            continue;
+        }
         uint8_t *into = have_good ? probe : buf;
         if (vdev_leaf_read(leaf, off, into, dsize) != 0) {
             failed |= 1ull << c;

@@ -229,7 +229,8 @@ raidz_io(struct pool *p, struct vdev *vd, uint64_t off, const struct blkptr *bp,
     unsigned known[VDEV_MAX_PARITY + 1], nknown = 0;
     for (unsigned c = scrub ? 0 : m.nparity; c < m.ncols; c++) {
         struct rz_col *col = &m.col[c];
-        if (vdev_leaf_read(col->leaf, col->off, col->data, col->size) != 0) {
+        if (vdev_leaf_lacks(col->leaf, bp->birth) ||
+            vdev_leaf_read(col->leaf, col->off, col->data, col->size) != 0) {
             col->bad = true;
             if (nknown <= m.nparity)
                 known[nknown] = c;
@@ -245,7 +246,8 @@ raidz_io(struct pool *p, struct vdev *vd, uint64_t off, const struct blkptr *bp,
     /* Redundancy is needed: read the parity too (a scrub has it already). */
     for (unsigned c = 0; c < m.nparity && !scrub; c++) {
         struct rz_col *col = &m.col[c];
-        if (vdev_leaf_read(col->leaf, col->off, col->data, col->size) != 0) {
+        if (vdev_leaf_lacks(col->leaf, bp->birth) ||
+            vdev_leaf_read(col->leaf, col->off, col->data, col->size) != 0) {
             col->bad = true;
             if (nknown == m.nparity)
                 goto fail_io;

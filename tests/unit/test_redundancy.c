@@ -585,3 +585,139 @@ Test(redundancy, failing_devices_under_io_keep_the_data)
     pool_close(p);
     free(im.data);
 }
+
+Test(redundancy, offline_online_resilvers_only_what_was_missed)
+{
+    struct pool *p = create("raidz2", 5);
+    struct dataset_img im = { .blksz = 16384, .nblk = 256 };
+    fill_image(&im, 21);
+    write_image(p, &im);
+    struct err_msg em = { 0 };
+    cr_assert_eq(pool_vdev_offline(p, devpath[1], &em), 0, "%s", em.text);
+    cr_assert_eq(pool_vdev_offline(p, devpath[2], &em), 0, "%s", em.text);
+    /* A third would leave raidz2 unable to serve: refused. */
+    cr_assert_eq(pool_vdev_offline(p, devpath[3], &em), -EBUSY);
+    fprintf(stderr, "refused: %s\n", em.text);
+    struct pool_stats st;
+    pool_get_stats(p, &st);
+    cr_assert_eq(st.health, VDEV_DEGRADED);
+    /* Writes while two devices are offline; the offline state survives an export. */
+    struct dataset_img im2 = { .blksz = 16384, .nblk = 32 };
+    fill_image(&im2, 22);
+    write_image(p, &im2);
+    cr_assert_eq(pool_export(p), 0);
+    p = import(5, 0);
+    struct pool_vdev_stats vs;
+    cr_assert_eq(pool_get_vdev_child(p, 0, 1, &vs), 0);
+    cr_assert_eq(vs.health, VDEV_OFFLINE);
+    cr_assert_eq(check_image(p, &im), 0);
+    cr_assert_eq(check_image(p, &im2), 0);
+    /* Online again: the resilver walks only the blocks born while they were away. */
+    cr_assert_eq(pool_vdev_online(p, devpath[1], &em), 0, "%s", em.text);
+    cr_assert_eq(pool_vdev_online(p, devpath[2], &em), 0, "%s", em.text);
+    cr_assert_eq(pool_resilver(p, &em), 0, "%s", em.text);
+    struct pool_scan_stats rs, sc;
+    pool_get_scan(p, &rs);
+    cr_assert_eq(rs.kind, POOL_SCAN_RESILVER);
+    cr_assert_eq(rs.errors, 0);
+    cr_assert_gt(rs.repaired_bytes, 0);
+    pool_get_stats(p, &st);
+    cr_assert_eq(st.health, VDEV_ONLINE);
+    /* Nothing is left to resilver; a scrub finds all of it in place. */
+    cr_assert_eq(pool_resilver(p, &em), 0);
+    cr_assert_eq(pool_scrub(p, &em), 0, "%s", em.text);
+    pool_get_scan(p, &sc);
+    fprintf(stderr, "resilver examined %llu bytes in %llu blocks, scrub %llu in %llu\n",
+            (unsigned long long)rs.examined, (unsigned long long)rs.blocks,
+            (unsigned long long)sc.examined, (unsigned long long)sc.blocks);
+    cr_assert_lt(rs.examined * 3, sc.examined, "the resilver walked more than what changed");
+    cr_assert_eq(sc.repaired_bytes, 0);
+    cr_assert_eq(sc.errors, 0);
+    /* The two devices now hold their columns: two others may fail and everything reads. */
+    cr_assert_eq(pool_vdev_offline(p, devpath[0], &em), 0, "%s", em.text);
+    cr_assert_eq(pool_vdev_offline(p, devpath[4], &em), 0, "%s", em.text);
+    arc_set_max(p->arc, 0);
+    arc_set_max(p->arc, 32u << 20);
+    cr_assert_eq(check_image(p, &im), 0);
+    cr_assert_eq(check_image(p, &im2), 0);
+    cr_assert_eq(pool_export(p), 0);
+    free(im.data);
+    free(im2.data);
+}
+
+Test(redundancy, replace_rebuilds_the_new_device)
+{
+    struct pool *p = create("mirror", 2);
+    struct dataset_img im = { .blksz = 65536, .nblk = 64 };
+    fill_image(&im, 31);
+    write_image(p, &im);
+    struct err_msg em = { 0 };
+    /* A device of another pool, or too small, is refused. */
+    cr_assert_eq(pool_vdev_replace(p, devpath[1], devpath[0], &em), -EEXIST);
+    cr_assert_eq(pool_vdev_replace(p, "nonesuch", devpath[5], &em), -ENOENT);
+    cr_assert_eq(pool_vdev_replace(p, devpath[1], devpath[5], &em), 0, "%s", em.text);
+    cr_assert_eq(pool_resilver(p, &em), 0, "%s", em.text);
+    struct pool_scan_stats rs;
+    pool_get_scan(p, &rs);
+    cr_assert_eq(rs.errors, 0);
+    cr_assert_geq(rs.repaired_bytes, (uint64_t)im.blksz * (uint64_t)im.nblk / 2);
+    /* The old healthy side may go: the new device alone serves everything. */
+    cr_assert_eq(pool_vdev_offline(p, devpath[0], &em), 0, "%s", em.text);
+    arc_set_max(p->arc, 0);
+    arc_set_max(p->arc, 32u << 20);
+    cr_assert_eq(check_image(p, &im), 0);
+    cr_assert_eq(pool_vdev_online(p, devpath[0], &em), 0, "%s", em.text);
+    cr_assert_eq(pool_export(p), 0);
+    /* The replaced file is no longer part of the pool. */
+    unlink(devpath[1]);
+    const char *paths[] = { devpath[0], devpath[5] };
+    struct pool_import_opts io = { .tuning = { .arc_max_bytes = 32u << 20 } };
+    cr_assert_eq(pool_import(paths, 2, &io, &p, &em), 0, "%s", em.text);
+    struct pool_stats st;
+    pool_get_stats(p, &st);
+    cr_assert_eq(st.health, VDEV_ONLINE);
+    cr_assert_eq(check_image(p, &im), 0);
+    cr_assert_eq(pool_scrub(p, &em), 0, "%s", em.text);
+    pool_get_scan(p, &rs);
+    cr_assert_eq(rs.repaired_bytes, 0);
+    cr_assert_eq(pool_export(p), 0);
+    free(im.data);
+}
+
+Test(redundancy, a_missing_device_is_replaced_and_the_pool_is_whole_again)
+{
+    struct pool *p = create("raidz1", 4);
+    struct dataset_img im = { .blksz = 16384, .nblk = 128 };
+    fill_image(&im, 41);
+    write_image(p, &im);
+    cr_assert_eq(pool_export(p), 0);
+    unlink(devpath[2]);
+    p = import(4, 0);
+    struct pool_stats st;
+    pool_get_stats(p, &st);
+    cr_assert_eq(st.health, VDEV_DEGRADED);
+    struct err_msg em = { 0 };
+    /* The pool was opened without create_files: make the new file first. */
+    int fd = open(devpath[6], O_CREAT | O_RDWR, 0600);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(ftruncate(fd, (off_t)DEV_SIZE), 0);
+    close(fd);
+    cr_assert_eq(pool_vdev_replace(p, devpath[2], devpath[6], &em), 0, "%s", em.text);
+    cr_assert_eq(pool_resilver(p, &em), 0, "%s", em.text);
+    pool_get_stats(p, &st);
+    cr_assert_eq(st.health, VDEV_ONLINE);
+    cr_assert_eq(check_image(p, &im), 0);
+    cr_assert_eq(pool_export(p), 0);
+    const char *paths[] = { devpath[0], devpath[1], devpath[6], devpath[3] };
+    struct pool_import_opts io = { .tuning = { .arc_max_bytes = 32u << 20 } };
+    cr_assert_eq(pool_import(paths, 4, &io, &p, &em), 0, "%s", em.text);
+    pool_get_stats(p, &st);
+    cr_assert_eq(st.health, VDEV_ONLINE);
+    cr_assert_eq(pool_scrub(p, &em), 0, "%s", em.text);
+    struct pool_scan_stats sc;
+    pool_get_scan(p, &sc);
+    cr_assert_eq(sc.repaired_bytes, 0);
+    cr_assert_eq(sc.errors, 0);
+    cr_assert_eq(pool_export(p), 0);
+    free(im.data);
+}
