@@ -62,6 +62,8 @@ struct bench_cfg {
     const char *ck_name, *comp_name;
     enum data_kind data;
     bool baseline;
+    const char *layout_kw; /* NULL: one device; else "mirror", "raidz1", ... */
+    unsigned ndevs;
 };
 
 struct gen {
@@ -276,21 +278,46 @@ out:
     return ret;
 }
 
-static int
-open_pool(const char *path, bool create, uint64_t create_size, struct pool **p)
+#define MAX_BENCH_DEVS 16
+
+/* The devices of the pool: DIR/engine.vdev, or DIR/engine-N.vdev for a layout. */
+static unsigned
+dev_paths(const struct bench_cfg *cfg, char (*paths)[4096])
 {
-    const char *paths[1] = { path };
+    if (cfg->layout_kw == NULL) {
+        join_path(paths[0], sizeof(paths[0]), cfg->dir, "engine.vdev");
+        return 1;
+    }
+    for (unsigned i = 0; i < cfg->ndevs; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "engine-%u.vdev", i);
+        join_path(paths[i], sizeof(paths[i]), cfg->dir, name);
+    }
+    return cfg->ndevs;
+}
+
+static int
+open_pool(const struct bench_cfg *cfg, char (*paths)[4096], bool create, uint64_t create_size,
+          struct pool **p)
+{
+    const char *words[MAX_BENCH_DEVS + 1];
+    size_t n = 0;
+    unsigned ndev = dev_paths(cfg, paths);
+    if (create && cfg->layout_kw != NULL && strcmp(cfg->layout_kw, "stripe") != 0)
+        words[n++] = cfg->layout_kw;
+    for (unsigned i = 0; i < ndev; i++)
+        words[n++] = paths[i];
     struct err_msg em = { 0 };
     int rc;
     if (create) {
         struct pool_opts o = { .create_files = true, .create_size = create_size };
-        rc = pool_create("bench", paths, 1, &o, p, &em);
+        rc = pool_create("bench", words, n, &o, p, &em);
     } else {
         struct pool_import_opts o = { 0 };
-        rc = pool_import(paths, 1, &o, p, &em);
+        rc = pool_import(words, n, &o, p, &em);
     }
     if (rc != 0)
-        fprintf(stderr, "engine: pool_%s %s: %s (%s)\n", create ? "create" : "import", path,
+        fprintf(stderr, "engine: pool_%s %s: %s (%s)\n", create ? "create" : "import", paths[0],
                 err_str(rc), em.text);
     return rc;
 }
@@ -298,9 +325,10 @@ open_pool(const char *path, bool create, uint64_t create_size, struct pool **p)
 static int
 run_engine(const struct bench_cfg *cfg, struct gen *g)
 {
-    char path[4096];
-    join_path(path, sizeof(path), cfg->dir, "engine.vdev");
-    unlink(path); /* a stale pool's labels would make pool_create refuse the file */
+    char paths[MAX_BENCH_DEVS][4096];
+    unsigned ndev = dev_paths(cfg, paths);
+    for (unsigned i = 0; i < ndev; i++)
+        unlink(paths[i]); /* a stale pool's labels would make pool_create refuse the file */
     uint64_t nblocks = cfg->size / cfg->block;
     uint64_t vsize = 2 * cfg->size;
     if (vsize < (512ull << 20))
@@ -311,7 +339,7 @@ run_engine(const struct bench_cfg *cfg, struct gen *g)
     int ret = 1, rc;
     if (buf == NULL)
         goto out;
-    if (open_pool(path, true, vsize, &p) != 0)
+    if (open_pool(cfg, paths, true, vsize, &p) != 0)
         goto out;
 
     struct objset *os = pool_root_objset(p);
@@ -372,11 +400,13 @@ run_engine(const struct bench_cfg *cfg, struct gen *g)
         fprintf(stderr, "engine: pool_export: %s\n", err_str(rc));
         goto out;
     }
-    if ((rc = drop_file_cache(path)) != 0) {
-        fprintf(stderr, "engine: dropping the page cache of %s: %s\n", path, strerror(-rc));
-        goto out;
+    for (unsigned i = 0; i < ndev; i++) {
+        if ((rc = drop_file_cache(paths[i])) != 0) {
+            fprintf(stderr, "engine: dropping the page cache of %s: %s\n", paths[i], strerror(-rc));
+            goto out;
+        }
     }
-    if (open_pool(path, false, 0, &p) != 0)
+    if (open_pool(cfg, paths, false, 0, &p) != 0)
         goto out;
     os = pool_root_objset(p);
 
@@ -393,9 +423,12 @@ run_engine(const struct bench_cfg *cfg, struct gen *g)
         if (verify_block(g, i, buf) != 0)
             goto out;
     }
-    printf("engine cksum=%s comp=%s data=%s size_MiB=%llu block_KiB=%u write_MBps=%.1f "
+    char layout[48] = "single";
+    if (cfg->layout_kw != NULL)
+        snprintf(layout, sizeof(layout), "%s-x%u", cfg->layout_kw, cfg->ndevs);
+    printf("engine layout=%s cksum=%s comp=%s data=%s size_MiB=%llu block_KiB=%u write_MBps=%.1f "
            "read_MBps=%.1f alloc_MiB=%.1f obj_used_MiB=%.1f\n",
-           cfg->ck_name, cfg->comp_name,
+           layout, cfg->ck_name, cfg->comp_name,
            cfg->data == DATA_MIXED  ? "mixed"
            : cfg->data == DATA_TEXT ? "text"
                                     : "random",
@@ -411,7 +444,8 @@ run_engine(const struct bench_cfg *cfg, struct gen *g)
 out:
     if (p != NULL)
         pool_close(p);
-    unlink(path);
+    for (unsigned i = 0; i < ndev; i++)
+        unlink(paths[i]);
     free(buf);
     return ret;
 }
@@ -426,7 +460,8 @@ usage(FILE *f)
                "  --checksum X    xxh3 (default), sha256, blake2b, off\n"
                "  --compress Y    off, lz4 (default), zstd, zstd-N\n"
                "  --data KIND     mixed (default: half text, half random), text, random\n"
-               "  --baseline      plain pwrite/pread of the same bytes instead of the engine\n");
+               "  --baseline      plain pwrite/pread of the same bytes instead of the engine\n"
+               "  --layout K N    N devices as K: stripe, mirror, raidz1, raidz2, raidz3\n");
 }
 
 static int
@@ -451,15 +486,13 @@ main(int argc, char **argv)
                              .ck_name = "xxh3",
                              .comp_name = "lz4",
                              .data = DATA_MIXED };
-    static const struct option longopts[] = { { "dir", required_argument, NULL, 'd' },
-                                              { "size", required_argument, NULL, 's' },
-                                              { "block", required_argument, NULL, 'b' },
-                                              { "checksum", required_argument, NULL, 'c' },
-                                              { "compress", required_argument, NULL, 'z' },
-                                              { "data", required_argument, NULL, 'D' },
-                                              { "baseline", no_argument, NULL, 'B' },
-                                              { "help", no_argument, NULL, 'h' },
-                                              { NULL, 0, NULL, 0 } };
+    static const struct option longopts[] = {
+        { "dir", required_argument, NULL, 'd' },      { "size", required_argument, NULL, 's' },
+        { "block", required_argument, NULL, 'b' },    { "checksum", required_argument, NULL, 'c' },
+        { "compress", required_argument, NULL, 'z' }, { "data", required_argument, NULL, 'D' },
+        { "baseline", no_argument, NULL, 'B' },       { "layout", required_argument, NULL, 'L' },
+        { "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 }
+    };
     int c;
     uint64_t v;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -509,6 +542,16 @@ main(int argc, char **argv)
             break;
         case 'B':
             cfg.baseline = true;
+            break;
+        case 'L':
+            /* "--layout raidz2 6": the keyword here, the count as the next argument. */
+            if (optind >= argc || parse_u64(argv[optind], &v) != 0 || v < 1 || v > MAX_BENCH_DEVS) {
+                fprintf(stderr, "bad --layout %s (a keyword and a device count)\n", optarg);
+                return 2;
+            }
+            cfg.layout_kw = optarg;
+            cfg.ndevs = (unsigned)v;
+            optind++;
             break;
         case 'h':
             usage(stdout);

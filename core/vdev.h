@@ -73,7 +73,6 @@ struct vdev {
     uint64_t repaired_bytes;                          /* atomic: bytes rewritten by self-heal */
     uint64_t missed_txg_min, missed_txg_max;          /* invariant 3 (atomics) */
     uint64_t missed_since_cfg;                        /* import: the config's missed_since */
-    uint32_t rotor;                                   /* mirror read balancing (atomic) */
 };
 
 /* ---- tree ---- */

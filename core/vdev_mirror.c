@@ -3,11 +3,11 @@
  * vdev_mirror: a top-level whose children each hold the whole address space.
  *
  * Writes go to every usable child and succeed when one child took them (the others have the txg
- * in their missed window for resilver). Reads start at a rotating child, so concurrent readers
- * spread over the devices, and move to the next child on an I/O error or a checksum failure; the
- * first copy that verifies is returned and written back over every copy that failed.
+ * in their missed window for resilver). Reads start at a child chosen by the 1 MiB region of the
+ * address space (sequential streams keep read-ahead, different regions spread over devices), and
+ * move to the next child on an I/O error or a checksum failure; the first copy that verifies is
+ * returned and written back over every copy that failed.
  */
-#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "common/err.h"
@@ -16,12 +16,16 @@
 #include "core/pool_impl.h"
 #include "core/vdev.h"
 
+#define MIRROR_REGION_SHIFT 20
+
 int
 vdev_mirror_read(struct pool *p, struct vdev *vd, uint64_t off, const struct blkptr *bp, void *buf,
                  size_t dsize)
 {
     uint32_t n = vd->nchildren;
-    uint32_t start = atomic_fetch_add((_Atomic uint32_t *)&vd->rotor, 1) % n;
+    /* Spread by 1 MiB regions of the address space: a sequential stream stays on one device
+     * for a while (its read-ahead keeps working), different regions go to different devices. */
+    uint32_t start = (uint32_t)((off >> MIRROR_REGION_SHIFT) % n);
     uint64_t failed = 0; /* bit per child index */
     int good = -1;
     bool any_read = false;

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Redundancy benchmark: sequential write and read throughput of the object layer on mirrors and
+# RAID-Z1/2/3 of file vdevs, beside a single file vdev and plain pwrite/pread of the same bytes,
+# all in one invocation so the ratios compare like with like on a noisy machine. Every layout
+# puts its device files in the same folder (one file system): the numbers show what parity,
+# extra copies and column I/O cost in CPU and I/O calls, not what more spindles would give.
+# Results and reading: docs/BENCHMARKS.md.
+#
+# Usage: bench/raidz.sh
+# Environment:
+#   SIZE     MiB written and read back per run (default 512)
+#   BLOCK    block size in KiB (default 128)
+#   DATA     random (default: parity work on every byte), mixed or text
+#   LAYOUTS  space-separated KEYWORD:COUNT list (default
+#            "stripe:1 mirror:2 mirror:3 raidz1:5 raidz2:6 raidz3:7")
+#   DIR      directory on the file system under test (default: a new mktemp -d under /var/tmp)
+#   BUILD    build directory (default build-release; built if missing)
+#   REPS     rounds (default 3); medians and min-max ranges over the rounds
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SIZE=${SIZE:-512}
+BLOCK=${BLOCK:-128}
+DATA=${DATA:-random}
+BUILD=${BUILD:-$ROOT/build-release}
+REPS=${REPS:-3}
+LAYOUTS=${LAYOUTS:-stripe:1 mirror:2 mirror:3 raidz1:5 raidz2:6 raidz3:7}
+
+BIN=$BUILD/bin/lcpfs-bench-engine
+if [[ ! -d $BUILD ]]; then
+    gen=()
+    command -v ninja >/dev/null && gen=(-G Ninja)
+    cmake -S "$ROOT" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+        -DLCPFS_WERROR=OFF >&2
+fi
+cmake --build "$BUILD" --target lcpfs-bench-engine >&2
+
+if [[ -n ${DIR:-} ]]; then
+    mkdir -p "$DIR"
+    cleanup() { rm -f "$DIR/baseline.dat" "$DIR"/engine*.vdev; }
+else
+    DIR=$(mktemp -d /var/tmp/lcpfs-bench.XXXXXX)
+    cleanup() { rm -rf "$DIR"; }
+fi
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fs=$(df -PT "$DIR" | awk 'NR == 2 { print $2 " on " $1 }')
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) cores, DIR=$DIR ($fs)"
+echo "# SIZE=${SIZE} MiB BLOCK=${BLOCK} KiB DATA=${DATA} xxh3+lz4; MB/s = 10^6 logical bytes/s;" \
+    "write = until durable (fdatasync / pool_sync), read = cold cache"
+
+common=(--dir "$DIR" --size "$SIZE" --block "$BLOCK" --data "$DATA")
+value() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
+median() {
+    tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g |
+        awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'
+}
+spread() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f", lo, hi }'; }
+
+configs=(baseline $LAYOUTS)
+declare -A W R A
+for ((round = 1; round <= REPS; round++)); do
+    for cfg in "${configs[@]}"; do
+        if [[ $cfg == baseline ]]; then
+            line=$("$BIN" "${common[@]}" --baseline)
+            A[$cfg]=$SIZE
+        else
+            line=$("$BIN" "${common[@]}" --layout "${cfg%:*}" "${cfg#*:}")
+            A[$cfg]=$(value alloc_MiB "$line")
+        fi
+        echo "round=$round $line"
+        W[$cfg]+=" $(value write_MBps "$line")"
+        R[$cfg]+=" $(value read_MBps "$line")"
+    done
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+one_w=$(median "${W[stripe:1]:-${W[baseline]}}")
+one_r=$(median "${R[stripe:1]:-${R[baseline]}}")
+base_w=$(median "${W[baseline]}")
+base_r=$(median "${R[baseline]}")
+echo
+echo "Medians of $REPS round(s). /single = layout / one file vdev; /pwrite = layout / plain"
+echo "pwrite+fdatasync or pread of the same bytes, in the same run. alloc = bytes allocated on"
+echo "the top-level vdev (RAID-Z: data + parity + padding; mirror: one side)."
+printf '| %-12s | %10s | %9s | %12s | %11s | %12s | %11s | %9s | %11s | %11s |\n' layout \
+    "write MB/s" "read MB/s" "write/single" "read/single" "write/pwrite" "read/pread" \
+    "alloc MiB" "write range" "read range"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' -------------- -----------: ----------: -------------: \
+    ------------: -------------: ------------: ----------: ------------: ------------:
+for cfg in "${configs[@]}"; do
+    w=$(median "${W[$cfg]}")
+    r=$(median "${R[$cfg]}")
+    name=${cfg/:/ x}
+    [[ $cfg == baseline ]] && name="pwrite/pread"
+    printf '| %-12s | %10.1f | %9.1f | %12s | %11s | %12s | %11s | %9.1f | %11s | %11s |\n' \
+        "$name" "$w" "$r" "$(ratio "$w" "$one_w")" "$(ratio "$r" "$one_r")" \
+        "$(ratio "$w" "$base_w")" "$(ratio "$r" "$base_r")" "${A[$cfg]}" \
+        "$(spread "${W[$cfg]}")" "$(spread "${R[$cfg]}")"
+done
