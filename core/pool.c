@@ -488,6 +488,61 @@ pool_add_vdev(struct pool *p, const char *path, struct err_msg *em)
     return pool_add_backend(p, dev, em);
 }
 
+int
+pool_add(struct pool *p, const char *const *words, size_t nwords, struct err_msg *em)
+{
+    if (p->readonly)
+        return err_msg_set(em, -EROFS, "pool '%s' is imported read-only", p->name);
+    if (nwords == 0 || nwords > POOL_MAX_LAYOUT_WORDS)
+        return err_msg_set(em, -EINVAL, "a layout has 1 to %d words", POOL_MAX_LAYOUT_WORDS);
+    struct layout_group *groups = calloc(POOL_MAX_TOP_VDEVS, sizeof(*groups));
+    struct vdev_backend **devs = calloc(nwords, sizeof(*devs));
+    uint32_t ngroups = 0;
+    size_t ndevs = 0, opened = 0;
+    int rc = groups == NULL || devs == NULL ? -ENOMEM : 0;
+    if (rc == 0)
+        rc = layout_parse(words, nwords, groups, &ngroups, &ndevs, em);
+    struct vdev_file_opts fo = { .create = p->opts.create_files,
+                                 .create_size = p->opts.create_size,
+                                 .direct = p->opts.direct_io };
+    for (size_t i = 0; i < nwords && rc == 0; i++) {
+        if (pool_layout_is_keyword(words[i]))
+            continue;
+        rc = vdev_file_open(words[i], &fo, &devs[opened]);
+        if (rc != 0) {
+            err_msg_set(em, rc, "cannot open '%s': %s", words[i], err_str(rc));
+            break;
+        }
+        if (devs[opened++]->size < VDEV_MIN_SIZE)
+            rc = err_msg_set(em, -EINVAL, "device '%s' is too small", words[i]);
+    }
+    if (rc == 0) {
+        pthread_mutex_lock(&p->sync_lock);
+        if (p->nvdevs + ngroups >= POOL_MAX_TOP_VDEVS)
+            rc = err_msg_set(em, -ENOSPC, "pool '%s' would exceed %d vdevs", p->name,
+                             POOL_MAX_TOP_VDEVS - 1);
+        for (size_t i = 0; i < opened && rc == 0; i++)
+            label_clear(devs[i]);
+        /* build_top takes the devices it uses (NULLs them), also on failure. */
+        uint32_t built = 0;
+        for (; built < ngroups && rc == 0; built++)
+            rc = build_top(p, &groups[built], devs, p->nvdevs, em);
+        if (built > 0)
+            p->config_dirty = true;
+        pthread_mutex_unlock(&p->sync_lock);
+        int src = built > 0 ? pool_sync(p, NULL) : 0;
+        if (rc == 0)
+            rc = src;
+        if (rc == 0)
+            log_info("added %u vdev(s) to pool '%s'", ngroups, p->name);
+    }
+    for (size_t i = 0; i < opened; i++)
+        vdev_backend_close(devs[i]); /* those not taken */
+    free(devs);
+    free(groups);
+    return rc;
+}
+
 static void
 add_repaired(struct vdev *leaf, void *arg)
 {

@@ -100,6 +100,8 @@ void pool_close(struct pool *p);
 
 /* Adds a leaf device as a new top-level vdev (online). The addition is committed before return. */
 int pool_add_vdev(struct pool *p, const char *path, struct err_msg *em);
+/* Adds the top-level vdevs of a layout in pool_create's words ("mirror c d"); committed. */
+int pool_add(struct pool *p, const char *const *words, size_t nwords, struct err_msg *em);
 int pool_add_backend(struct pool *p, struct vdev_backend *dev, struct err_msg *em);
 
 /* Forces a commit of everything assigned so far and waits until it is durable. Returns the txg. */

@@ -721,3 +721,38 @@ Test(redundancy, a_missing_device_is_replaced_and_the_pool_is_whole_again)
     cr_assert_eq(pool_export(p), 0);
     free(im.data);
 }
+
+Test(redundancy, a_mirror_is_added_to_a_live_pool)
+{
+    struct pool *p = create("raidz1", 3);
+    struct dataset_img im = { .blksz = 65536, .nblk = 32 };
+    fill_image(&im, 51);
+    write_image(p, &im);
+    for (int i = 3; i < 5; i++) {
+        int fd = open(devpath[i], O_CREAT | O_RDWR, 0600);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(ftruncate(fd, (off_t)DEV_SIZE), 0);
+        close(fd);
+    }
+    const char *bad[] = { "mirror", devpath[3] };
+    struct err_msg em = { 0 };
+    cr_assert_eq(pool_add(p, bad, 2, &em), -EINVAL);
+    const char *words[] = { "mirror", devpath[3], devpath[4] };
+    cr_assert_eq(pool_add(p, words, 3, &em), 0, "%s", em.text);
+    struct pool_vdev_stats vs;
+    cr_assert_eq(pool_get_vdev(p, 1, &vs), 0);
+    cr_assert_eq(vs.type, VDEV_TYPE_MIRROR);
+    struct dataset_img im2 = { .blksz = 65536, .nblk = 64 };
+    fill_image(&im2, 52);
+    write_image(p, &im2);
+    cr_assert_gt(vs.size, 0);
+    cr_assert_eq(pool_export(p), 0);
+    p = import(5, 0);
+    cr_assert_eq(check_image(p, &im), 0);
+    cr_assert_eq(check_image(p, &im2), 0);
+    cr_assert_eq(pool_get_vdev(p, 1, &vs), 0);
+    cr_assert_gt(vs.allocated, 0, "the new mirror took no writes");
+    cr_assert_eq(pool_export(p), 0);
+    free(im.data);
+    free(im2.data);
+}
