@@ -100,6 +100,45 @@ stored_apply(struct dsl_node *n, const char *name, enum props_op op, const struc
     return rc;
 }
 
+/*
+ * What a thick volume reserves: zvol_thick_reservation's logical worst case, with every data block
+ * counted at what the pool's most expensive top-level allocates for it (RAID-Z parity and padding:
+ * a 4 KiB block on a raidz2 takes 12 KiB), so the reservation is real space, not a promise.
+ */
+static uint64_t
+thick_reservation(struct pool *p, uint64_t volsize, uint32_t volblocksize, unsigned copies)
+{
+    uint64_t rsv = zvol_thick_reservation(volsize, volblocksize, copies);
+    if (volblocksize == 0)
+        volblocksize = ZVOL_DEFAULT_BLOCKSIZE;
+    uint64_t worst = pool_worst_alloc_size(p, volblocksize);
+    if (worst > volblocksize) {
+        uint64_t blocks = (volsize + volblocksize - 1) / volblocksize;
+        rsv += blocks * (worst - volblocksize) * (copies ? copies : 1);
+    }
+    return rsv;
+}
+
+/*
+ * Refuses a volblocksize for which some top-level would spend most of every allocation on parity
+ * and padding (RAID-Z with small blocks, pool-format.md §14.6), naming the smallest that does not.
+ */
+static int
+check_volblocksize(struct pool *p, uint64_t vbs, struct err_msg *em)
+{
+    uint64_t worst = pool_worst_alloc_size(p, vbs);
+    if (worst <= 2 * vbs)
+        return 0;
+    uint64_t good = vbs;
+    while (good < BLOCK_MAX_SIZE && pool_worst_alloc_size(p, good) > 2 * good)
+        good *= 2;
+    return err_msg_set(em, -EINVAL,
+                       "volblocksize %lluK would take %lluK on this pool's RAID-Z (%.1fx: more "
+                       "parity and padding than data); use volblocksize=%lluK or larger",
+                       (unsigned long long)(vbs >> 10), (unsigned long long)(worst >> 10),
+                       (double)worst / (double)vbs, (unsigned long long)(good >> 10));
+}
+
 int
 dsl_props_apply(struct pool *p, uint64_t txg, struct dsl_node *n, const struct dsl_prop_set *props,
                 size_t nprops, bool at_create, struct err_msg *em)
@@ -117,8 +156,8 @@ dsl_props_apply(struct pool *p, uint64_t txg, struct dsl_node *n, const struct d
             props_from_name(props[i].name, &id) != 0 || props_desc(id)->type == PROP_VAL_STRING;
         if (!is_str && id == PROP_REFRESERVATION && num == PROPS_REFRESERV_AUTO) {
             uint64_t vs = dsl_prop_num(n, PROP_VOLSIZE);
-            num = zvol_thick_reservation(vs, (uint32_t)dsl_prop_num(n, PROP_VOLBLOCKSIZE),
-                                         (unsigned)dsl_prop_num(n, PROP_COPIES));
+            num = thick_reservation(p, vs, (uint32_t)dsl_prop_num(n, PROP_VOLBLOCKSIZE),
+                                    (unsigned)dsl_prop_num(n, PROP_COPIES));
         }
         struct prop_val v = { .num = num, .str = is_str ? props[i].value : NULL };
         rc = stored_apply(n, props[i].name, PROPS_OP_SET, &v, is_str);
@@ -274,8 +313,8 @@ create_task(struct pool *p, uint64_t txg, void *arg, struct err_msg *em)
         if (rc == 0 && !(a->flags & DSL_CREATE_SPARSE) &&
             dsl_prop_find(n, "refreservation") == NULL)
             rc = dsl_prop_store_num(n, "refreservation",
-                                    zvol_thick_reservation(a->volsize, (uint32_t)a->volblocksize,
-                                                           (unsigned)dsl_prop_num(n, PROP_COPIES)));
+                                    thick_reservation(p, a->volsize, (uint32_t)a->volblocksize,
+                                                      (unsigned)dsl_prop_num(n, PROP_COPIES)));
         struct obj_create_opts o = { .type = OT_ZVOL,
                                      .blocksize = (uint32_t)a->volblocksize,
                                      .checksum = CKSUM_INHERIT,
@@ -321,6 +360,8 @@ dsl_create(struct pool *p, const char *name, enum dsl_kind kind, const struct ds
             return err_msg_set(em, -EINVAL, "a volume needs a size (volsize)");
         if ((rc = props_validate_volsize(a.volsize, a.volblocksize, err, sizeof(err))) != 0)
             return err_msg_set(em, rc, "%s", err);
+        if ((rc = check_volblocksize(p, a.volblocksize, em)) != 0)
+            return rc;
     } else if (have_size) {
         return err_msg_set(em, -EINVAL, "volsize applies to volumes only");
     }

@@ -488,6 +488,18 @@ pool_add_vdev(struct pool *p, const char *path, struct err_msg *em)
     return pool_add_backend(p, dev, em);
 }
 
+uint64_t
+pool_worst_alloc_size(struct pool *p, uint64_t dsize)
+{
+    uint64_t worst = 0;
+    for (uint32_t i = 0; i < p->nvdevs; i++) {
+        uint64_t a = vdev_alloc_size(p->vdevs[i], dsize);
+        if (a > worst)
+            worst = a;
+    }
+    return worst;
+}
+
 int
 pool_add(struct pool *p, const char *const *words, size_t nwords, struct err_msg *em)
 {

@@ -302,6 +302,8 @@ int pool_dir_decode(struct pool *p, const uint8_t in[static POOL_DIR_SIZE]);
 /* pool.c: shared by create and import */
 struct pool *pool_alloc(const struct pool_opts *opts);
 void pool_free_all(struct pool *p);
+/* The most any top-level allocates for a block of dsize data bytes (RAID-Z parity, padding). */
+uint64_t pool_worst_alloc_size(struct pool *p, uint64_t dsize);
 /* Bytes rewritten by self-healing on every leaf since import (pool.c). */
 uint64_t pool_repaired_bytes(struct pool *p);
 /* Registers top-level `top` (made with vdev_make_top, id == nvdevs) with the pool and allocator. */

@@ -17,6 +17,7 @@
 
 #include <criterion/criterion.h>
 
+#include "core/dsl.h"
 #include "core/objset.h"
 #include "core/pool.h"
 #include "core/pool_impl.h"
@@ -755,4 +756,25 @@ Test(redundancy, a_mirror_is_added_to_a_live_pool)
     cr_assert_eq(pool_export(p), 0);
     free(im.data);
     free(im2.data);
+}
+
+Test(redundancy, small_volblocksize_on_raidz_is_refused_and_reservations_count_parity)
+{
+    struct pool *p = create("raidz2", 6);
+    struct err_msg em = { 0 };
+    struct dsl_prop_set small[] = { { "volsize", "64M" }, { "volblocksize", "4K" } };
+    cr_assert_eq(dsl_create(p, "tank/v4k", DSL_KIND_VOL, small, 2, 0, &em), -EINVAL);
+    fprintf(stderr, "refused: %s\n", em.text);
+    cr_assert_not_null(strstr(em.text, "use volblocksize=16K"));
+    /* The default (16K: 4 data + 2 parity sectors, 1.5x) is fine; its thick reservation counts
+     * the parity it will really allocate. */
+    struct dsl_prop_set ok[] = { { "volsize", "64M" } };
+    cr_assert_eq(dsl_create(p, "tank/v16k", DSL_KIND_VOL, ok, 1, 0, &em), 0, "%s", em.text);
+    struct dsl_prop_out out;
+    cr_assert_eq(dsl_get(p, "tank/v16k", "refreservation", true, &out, &em), 0, "%s", em.text);
+    uint64_t rsv = strtoull(out.value, NULL, 10);
+    fprintf(stderr, "refreservation of a 64M volume on raidz2 x6: %llu\n", (unsigned long long)rsv);
+    cr_assert_geq(rsv, (64ull << 20) * 3 / 2);
+    cr_assert_lt(rsv, (64ull << 20) * 17 / 10);
+    cr_assert_eq(pool_export(p), 0);
 }
