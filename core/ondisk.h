@@ -236,11 +236,15 @@ enum objset_type { OBJSET_TYPE_MOS = 1, OBJSET_TYPE_FS = 2, OBJSET_TYPE_ZVOL = 3
  *   32  u64 checkpoint txg (allocation state it captures: end of this txg)
  *   40  u64 root dataset object (OT_DSL_DATASET; every other record is found by type)
  *   48  u64 pool creation txg
- *   56  ... reserved for later objects (dataset directory map, error log, DDT, scan state), 0
+ *   56  u64 x 14 scan state (scrub.c): state, kind, min_birth, max_txg, start_time, end_time,
+ *           to_examine, examined, blocks, repaired_bytes, errors, bookmark dataset, bookmark
+ *           object, bookmark block id (the last data block scanned)
+ *   168 ... reserved for later objects (dataset directory map, error log, DDT), 0
  */
-#define POOL_DIR_OBJ   1
-#define POOL_DIR_SIZE  512u
-#define POOL_DIR_MAGIC 0x4c43504644495231ULL /* "1RIDFPCL" */
+#define POOL_DIR_SCAN_OFF 56u
+#define POOL_DIR_OBJ      1
+#define POOL_DIR_SIZE     512u
+#define POOL_DIR_MAGIC    0x4c43504644495231ULL /* "1RIDFPCL" */
 
 /*
  * Space journal and checkpoint records, 16 bytes each, packed into the object's data:

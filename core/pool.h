@@ -162,12 +162,14 @@ enum pool_scan_state {
     POOL_SCAN_FINISHED,
     POOL_SCAN_CANCELED,
     POOL_SCAN_FAILED,
+    POOL_SCAN_PAUSED, /* by pool_scrub_pause, or interrupted by an export or a crash */
 };
 enum pool_scan_kind { POOL_SCAN_SCRUB = 0, POOL_SCAN_RESILVER = 1 };
 struct pool_scan_stats {
     int state;                     /* enum pool_scan_state */
     int kind;                      /* enum pool_scan_kind */
     uint64_t min_birth;            /* resilver: blocks born after this txg */
+    uint64_t max_txg;              /* blocks born after this txg (the start) are not scanned */
     uint64_t start_time, end_time; /* seconds since the epoch */
     uint64_t to_examine;           /* bytes allocated when the scrub started */
     uint64_t examined;             /* bytes of copies read so far */
@@ -177,9 +179,11 @@ struct pool_scan_stats {
 };
 /*
  * Reads every allocated block of the pool, every copy and every RAID-Z column, checks it against
- * its checksum and rewrites what is damaged. Blocks until done. Returns 0 when the scrub finished
- * (unrecoverable blocks are counted in errors and listed by pool_get_errors), -EBUSY when one is
- * running, -ECANCELED after pool_scrub_cancel, -EROFS on a read-only import.
+ * its checksum and rewrites what is damaged. Blocks until done. A paused or interrupted scrub
+ * (state PAUSED, also after an export or a crash: progress is committed every few seconds)
+ * resumes where it stopped. Returns 0 when the scrub finished (unrecoverable blocks are counted in
+ * errors and listed by pool_get_errors), -EBUSY when one is running, -ECANCELED after
+ * pool_scrub_cancel, -EINTR after pool_scrub_pause, -EROFS on a read-only import.
  */
 int pool_scrub(struct pool *p, struct err_msg *em);
 /*
@@ -188,7 +192,10 @@ int pool_scrub(struct pool *p, struct err_msg *em);
  * when no device missed anything; otherwise like pool_scrub.
  */
 int pool_resilver(struct pool *p, struct err_msg *em);
+/* Stops the running scan; a paused one is forgotten (state CANCELED). */
 void pool_scrub_cancel(struct pool *p);
+/* Stops the running scan keeping its place (state PAUSED); pool_scrub/pool_resilver resume it. */
+void pool_scrub_pause(struct pool *p);
 /* The running or last scrub of this import. */
 void pool_get_scan(struct pool *p, struct pool_scan_stats *out);
 

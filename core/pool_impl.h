@@ -234,7 +234,9 @@ struct pool {
     /* scrub (scrub.c) */
     pthread_mutex_t scan_lock;
     struct pool_scan_stats scan;
-    bool scan_cancel; /* atomic */
+    uint64_t scan_bm_ds, scan_bm_obj, scan_bm_blkid; /* last data block scanned (bookmark) */
+    bool scan_cancel, scan_pause;                    /* atomic requests */
+    bool scan_dirty; /* atomic: the scan state changed; the next txg writes the pool directory */
 
     struct objset *mos;
     struct objset *root_os;
@@ -297,7 +299,7 @@ uint64_t dsl_rsv_unused_total(struct pool *p);
 int pool_sync_txg(struct pool *p, uint64_t txg);
 int pool_write_config(struct pool *p, uint64_t txg, uint32_t state, unsigned label_mask);
 int pool_write_uberblocks(struct pool *p, uint64_t txg);
-void pool_dir_encode(const struct pool *p, uint8_t out[static POOL_DIR_SIZE]);
+void pool_dir_encode(struct pool *p, uint8_t out[static POOL_DIR_SIZE]);
 int pool_dir_decode(struct pool *p, const uint8_t in[static POOL_DIR_SIZE]);
 /* pool.c: shared by create and import */
 struct pool *pool_alloc(const struct pool_opts *opts);

@@ -45,7 +45,7 @@
 #define MAX_SYNC_PASSES 64
 
 void
-pool_dir_encode(const struct pool *p, uint8_t out[static POOL_DIR_SIZE])
+pool_dir_encode(struct pool *p, uint8_t out[static POOL_DIR_SIZE])
 {
     memset(out, 0, POOL_DIR_SIZE);
     le64_put(out + 0, POOL_DIR_MAGIC);
@@ -55,6 +55,17 @@ pool_dir_encode(const struct pool *p, uint8_t out[static POOL_DIR_SIZE])
     le64_put(out + 32, p->checkpoint_txg);
     le64_put(out + 40, p->root_ds_obj);
     le64_put(out + 48, p->create_txg);
+    /* The scan state (scrub.c): resumable after an export or a crash. */
+    pthread_mutex_lock(&p->scan_lock);
+    const struct pool_scan_stats *sc = &p->scan;
+    const uint64_t scan[] = { (uint64_t)sc->state, (uint64_t)sc->kind, sc->min_birth,
+                              sc->max_txg,         sc->start_time,     sc->end_time,
+                              sc->to_examine,      sc->examined,       sc->blocks,
+                              sc->repaired_bytes,  sc->errors,         p->scan_bm_ds,
+                              p->scan_bm_obj,      p->scan_bm_blkid };
+    for (size_t i = 0; i < sizeof(scan) / sizeof(scan[0]); i++)
+        le64_put(out + POOL_DIR_SCAN_OFF + 8 * i, scan[i]);
+    pthread_mutex_unlock(&p->scan_lock);
 }
 
 int
@@ -71,6 +82,27 @@ pool_dir_decode(struct pool *p, const uint8_t in[static POOL_DIR_SIZE])
     p->create_txg = le64_get(in + 48);
     if (p->journal_obj == 0 || p->root_ds_obj == 0)
         return ERR(-ECORRUPT);
+    uint64_t scan[14];
+    for (size_t i = 0; i < 14; i++)
+        scan[i] = le64_get(in + POOL_DIR_SCAN_OFF + 8 * i);
+    if (scan[0] > POOL_SCAN_PAUSED || scan[1] > POOL_SCAN_RESILVER)
+        return ERR(-ECORRUPT);
+    struct pool_scan_stats *sc = &p->scan;
+    /* A scan that was running when the pool went away resumes from its bookmark. */
+    sc->state = scan[0] == POOL_SCAN_RUNNING ? POOL_SCAN_PAUSED : (int)scan[0];
+    sc->kind = (int)scan[1];
+    sc->min_birth = scan[2];
+    sc->max_txg = scan[3];
+    sc->start_time = scan[4];
+    sc->end_time = scan[5];
+    sc->to_examine = scan[6];
+    sc->examined = scan[7];
+    sc->blocks = scan[8];
+    sc->repaired_bytes = scan[9];
+    sc->errors = scan[10];
+    p->scan_bm_ds = scan[11];
+    p->scan_bm_obj = scan[12];
+    p->scan_bm_blkid = scan[13];
     return 0;
 }
 
@@ -287,6 +319,8 @@ int
 pool_sync_txg(struct pool *p, uint64_t txg)
 {
     int rc = maybe_checkpoint(p, txg);
+    if (rc == 0 && __atomic_exchange_n(&p->scan_dirty, false, __ATOMIC_RELAXED))
+        rc = write_pool_dir(p, txg);
     if (rc == 0)
         rc = dsl_sync(p, txg);
     if (rc == 0)

@@ -13,14 +13,23 @@
  *   3. A copy that cannot be recovered from its own vdev is rewritten from another copy (ditto
  *      blocks) when one verifies; a block no copy of which verifies is an error, logged in the
  *      pool's error list with where it lives.
- *   4. One scrub at a time; progress is published under p->scan_lock for pool_get_scan.
+ *   4. One scan at a time; progress is published under p->scan_lock for pool_get_scan.
+ *   6. Blocks born after the scan started (max_txg) are skipped: they were written to every
+ *      usable device. So a scan resumed later, over newer trees, still covers exactly the blocks
+ *      that existed when it started.
+ *   7. Resuming: the MOS and the datasets are walked in a fixed order (MOS, then dataset records
+ *      by object number) and each walk visits objects in ascending order; the bookmark is the
+ *      last data block scanned (dataset, object, block id). Datasets before it are skipped,
+ *      and in its dataset the data blocks up to it; indirect and meta-dnode blocks are scanned
+ *      again (a small fraction). The bookmark and counters go to the pool directory with the
+ *      next txg (the scan marks it dirty), so a crash or an export loses a few seconds of work.
  *
  *   5. A resilver is the same walk pruned to blocks born after the oldest txg some device missed
  *      (birth-time rule: a subtree born earlier is skipped whole). Reads skip a device for blocks
  *      born inside its missed window and rewrite it there; when the walk ends, windows that end
  *      by the txg it started from are forgotten.
  *
- * Not yet: issue in disk order, pause/resume across restarts.
+ * Not yet: issue in disk order.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,18 +44,40 @@
 struct scrub_ctx {
     struct pool *p;
     uint64_t ds_obj;
+    uint64_t max_txg;
+    bool resuming;             /* in the bookmark's dataset, before the bookmark */
+    uint64_t bm_obj, bm_blkid; /* the bookmark within this dataset */
     uint8_t *buf;
     size_t cap;
 };
 
 static void
-publish(struct pool *p, uint64_t examined, uint64_t errors)
+publish(struct pool *p, const struct scrub_ctx *sc, const struct traverse_pos *pos,
+        uint64_t examined, uint64_t errors)
 {
     pthread_mutex_lock(&p->scan_lock);
     p->scan.examined += examined;
     p->scan.blocks++;
     p->scan.errors += errors;
+    if (pos->level == 0 && pos->obj != 0) {
+        p->scan_bm_ds = sc->ds_obj;
+        p->scan_bm_obj = pos->obj;
+        p->scan_bm_blkid = pos->blkid;
+        __atomic_store_n(&p->scan_dirty, true, __ATOMIC_RELAXED); /* invariant 7 */
+    }
     pthread_mutex_unlock(&p->scan_lock);
+}
+
+/* Whether a resumed scan already did this block (invariant 7). */
+static bool
+done_before(struct scrub_ctx *sc, const struct traverse_pos *pos)
+{
+    if (!sc->resuming || pos->obj == 0 || pos->level != 0)
+        return false;
+    if (pos->obj < sc->bm_obj || (pos->obj == sc->bm_obj && pos->blkid <= sc->bm_blkid))
+        return true;
+    sc->resuming = false; /* past the bookmark: objects come in ascending order */
+    return false;
 }
 
 /* Scrubs every copy of one block (invariant 3). */
@@ -57,6 +88,10 @@ scrub_bp(void *arg, const struct traverse_pos *pos, const struct blkptr *bp)
     struct pool *p = sc->p;
     if (__atomic_load_n(&p->scan_cancel, __ATOMIC_RELAXED))
         return -ECANCELED;
+    if (__atomic_load_n(&p->scan_pause, __ATOMIC_RELAXED))
+        return -EINTR;
+    if (bp->birth > sc->max_txg || done_before(sc, pos))
+        return 0; /* invariants 6 and 7 */
     uint64_t unit = 1ull << p->vdevs[0]->ashift;
     size_t dsize = (size_t)((bp->psize + unit - 1) & ~(unit - 1));
     if (dsize > sc->cap) {
@@ -91,7 +126,7 @@ scrub_bp(void *arg, const struct traverse_pos *pos, const struct blkptr *bp)
                     vdev_write(p, &bp->dva[c], 0, sc->buf, dsize);
         }
     }
-    publish(p, examined, errors);
+    publish(p, sc, pos, examined, errors);
     return 0;
 }
 
@@ -99,6 +134,13 @@ struct walk_item {
     uint64_t obj, min_birth;
     struct blkptr root;
 };
+
+static int
+cmp_item(const void *a, const void *b)
+{
+    const struct walk_item *x = a, *y = b;
+    return x->obj < y->obj ? -1 : x->obj > y->obj;
+}
 
 /* The heads and snapshots to walk, with their windows (invariant 1), under dsl->lock. */
 static int
@@ -122,6 +164,7 @@ collect_datasets(struct pool *p, struct walk_item **out, size_t *n)
         items[k++] = (struct walk_item){ node->obj, node->ph.prev_snap_txg, node->ph.root };
     }
     pthread_rwlock_unlock(&d->lock);
+    qsort(items, k, sizeof(*items), cmp_item); /* invariant 7 */
     *out = items;
     *n = k;
     return 0;
@@ -155,6 +198,66 @@ leaf_settle(struct vdev *leaf, void *arg)
     st->changed = st->changed || leaf->missed_txg_min == 0;
 }
 
+/* Sets up a new scan or resumes a paused one of the same kind (scan_lock held). */
+static int
+scan_begin(struct pool *p, int kind, bool *resume, uint64_t *repaired_base)
+{
+    *resume = p->scan.state == POOL_SCAN_PAUSED && p->scan.kind == kind;
+    if (!*resume) {
+        uint64_t min_birth = 0;
+        if (kind == POOL_SCAN_RESILVER) {
+            struct window w = { 0 };
+            for (uint32_t i = 0; i < p->nvdevs; i++)
+                vdev_walk_leaves(p->vdevs[i], leaf_window, &w);
+            if (w.min == 0)
+                return -EALREADY; /* no device missed anything */
+            min_birth = w.min - 1;
+        }
+        struct alloc_stats as;
+        alloc_get_stats(p->alloc, &as);
+        memset(&p->scan, 0, sizeof(p->scan));
+        p->scan.kind = kind;
+        p->scan.min_birth = min_birth;
+        p->scan.start_time = (uint64_t)time(NULL);
+        p->scan.to_examine = as.allocated;
+        p->scan_bm_ds = p->scan_bm_obj = p->scan_bm_blkid = 0;
+    }
+    p->scan.state = POOL_SCAN_RUNNING;
+    p->scan.end_time = 0;
+    p->scan_cancel = false;
+    p->scan_pause = false;
+    /* repaired_bytes counts from the scan's first start: subtract what was done before. */
+    *repaired_base = pool_repaired_bytes(p) - p->scan.repaired_bytes;
+    return 0;
+}
+
+/* The walk itself: MOS, then datasets in order, skipping what a resumed scan did (inv. 7). */
+static int
+scan_walk(struct pool *p, struct scrub_ctx *sc, const struct blkptr *mos_root,
+          const struct walk_item *items, size_t n, uint64_t min_birth, bool resume)
+{
+    uint64_t bm_ds = resume ? p->scan_bm_ds : 0;
+    for (size_t i = 0; i <= n; i++) {
+        uint64_t ds = i == 0 ? 0 : items[i - 1].obj;
+        if (ds < bm_ds)
+            continue;
+        sc->ds_obj = ds;
+        sc->resuming = resume && ds == bm_ds;
+        sc->bm_obj = p->scan_bm_obj;
+        sc->bm_blkid = p->scan_bm_blkid;
+        int rc;
+        if (i == 0) {
+            rc = traverse_objset(p, mos_root, min_birth, scrub_bp, sc);
+        } else {
+            uint64_t from = items[i - 1].min_birth > min_birth ? items[i - 1].min_birth : min_birth;
+            rc = traverse_objset(p, &items[i - 1].root, from, scrub_bp, sc);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* A scrub (every block) or a resilver (blocks born since the oldest missed txg). */
 static int
 scan(struct pool *p, int kind, struct err_msg *em)
@@ -168,78 +271,69 @@ scan(struct pool *p, int kind, struct err_msg *em)
         return err_msg_set(em, -EBUSY, "pool '%s' is already being %s", p->name,
                            p->scan.kind == POOL_SCAN_RESILVER ? "resilvered" : "scrubbed");
     }
-    uint64_t min_birth = 0;
-    if (kind == POOL_SCAN_RESILVER) {
-        struct window w = { 0 };
-        for (uint32_t i = 0; i < p->nvdevs; i++)
-            vdev_walk_leaves(p->vdevs[i], leaf_window, &w);
-        if (w.min == 0) {
-            pthread_mutex_unlock(&p->scan_lock);
-            return 0; /* no device missed anything */
-        }
-        min_birth = w.min - 1;
-    }
-    struct alloc_stats as;
-    alloc_get_stats(p->alloc, &as);
-    memset(&p->scan, 0, sizeof(p->scan));
-    p->scan.state = POOL_SCAN_RUNNING;
-    p->scan.kind = kind;
-    p->scan.min_birth = min_birth;
-    p->scan.start_time = (uint64_t)time(NULL);
-    p->scan.to_examine = as.allocated;
-    p->scan_cancel = false;
-    uint64_t repaired_before = pool_repaired_bytes(p);
+    bool resume;
+    uint64_t repaired_base;
+    int rc = scan_begin(p, kind, &resume, &repaired_base);
+    uint64_t min_birth = p->scan.min_birth;
     pthread_mutex_unlock(&p->scan_lock);
-    log_info("pool '%s': %s started%s", p->name, what,
+    if (rc == -EALREADY)
+        return 0;
+    log_info("pool '%s': %s %s%s", p->name, what, resume ? "resumed" : "started",
              kind == POOL_SCAN_RESILVER ? " (blocks born after a device missed writes)" : "");
 
     alloc_hold_frees(p->alloc, true); /* invariant 2 */
     struct scrub_ctx sc = { .p = p };
     struct walk_item *items = NULL;
     size_t n = 0;
-    /* The MOS as last committed; pool_sync first so the walk sees what was written before. */
-    uint64_t start_txg = 0;
-    int rc = pool_sync(p, &start_txg);
+    /* The trees as last committed: pool_sync first so the walk sees what was written before. */
+    uint64_t synced = 0;
+    rc = pool_sync(p, &synced);
     struct blkptr mos_root;
     if (rc == 0) {
+        pthread_mutex_lock(&p->scan_lock);
+        if (!resume)
+            p->scan.max_txg = synced; /* invariant 6 */
+        sc.max_txg = p->scan.max_txg;
+        pthread_mutex_unlock(&p->scan_lock);
         pthread_mutex_lock(&p->sync_lock);
         mos_root = p->mos->root_bp;
         pthread_mutex_unlock(&p->sync_lock);
         rc = collect_datasets(p, &items, &n);
     }
     if (rc == 0)
-        rc = traverse_objset(p, &mos_root, min_birth, scrub_bp, &sc);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        sc.ds_obj = items[i].obj;
-        uint64_t from = items[i].min_birth > min_birth ? items[i].min_birth : min_birth;
-        rc = traverse_objset(p, &items[i].root, from, scrub_bp, &sc);
-    }
-    /* Every block born up to start_txg is now on every usable device: forget their missed
-     * windows, in the labels too. */
-    struct settle st = { start_txg, false };
+        rc = scan_walk(p, &sc, &mos_root, items, n, min_birth, resume);
+    /* Every block born up to max_txg is now on every usable device: forget the missed windows
+     * that end there, in the labels too. */
+    struct settle st = { sc.max_txg, false };
     for (uint32_t i = 0; i < p->nvdevs && rc == 0; i++)
         vdev_walk_leaves(p->vdevs[i], leaf_settle, &st);
     if (st.changed) {
         pthread_mutex_lock(&p->sync_lock);
         p->config_dirty = true;
         pthread_mutex_unlock(&p->sync_lock);
-        rc = pool_sync(p, NULL);
     }
     free(items);
     free(sc.buf);
     alloc_hold_frees(p->alloc, false);
 
     pthread_mutex_lock(&p->scan_lock);
-    p->scan.end_time = (uint64_t)time(NULL);
-    p->scan.repaired_bytes = pool_repaired_bytes(p) - repaired_before;
+    p->scan.repaired_bytes = pool_repaired_bytes(p) - repaired_base;
     p->scan.state = rc == -ECANCELED ? POOL_SCAN_CANCELED
+                    : rc == -EINTR   ? POOL_SCAN_PAUSED
                     : rc == 0        ? POOL_SCAN_FINISHED
                                      : POOL_SCAN_FAILED;
+    if (rc != -EINTR)
+        p->scan.end_time = (uint64_t)time(NULL);
     struct pool_scan_stats done = p->scan;
+    __atomic_store_n(&p->scan_dirty, true, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&p->scan_lock);
-    if (rc == -ECANCELED) {
-        log_info("pool '%s': %s canceled", p->name, what);
-        return err_msg_set(em, rc, "%s of pool '%s' was canceled", what, p->name);
+    int src = pool_sync(p, NULL); /* the final state and, if changed, the labels */
+    if (rc == 0)
+        rc = src;
+    if (rc == -ECANCELED || rc == -EINTR) {
+        log_info("pool '%s': %s %s", p->name, what, rc == -EINTR ? "paused" : "canceled");
+        return err_msg_set(em, rc, "%s of pool '%s' was %s", what, p->name,
+                           rc == -EINTR ? "paused" : "canceled");
     }
     if (rc != 0) {
         log_err("pool '%s': %s stopped: %s", p->name, what, err_str(rc));
@@ -266,7 +360,20 @@ pool_resilver(struct pool *p, struct err_msg *em)
 void
 pool_scrub_cancel(struct pool *p)
 {
+    pthread_mutex_lock(&p->scan_lock);
+    if (p->scan.state == POOL_SCAN_PAUSED) {
+        p->scan.state = POOL_SCAN_CANCELED; /* nothing runs: forget the paused one */
+        p->scan.end_time = (uint64_t)time(NULL);
+        __atomic_store_n(&p->scan_dirty, true, __ATOMIC_RELAXED);
+    }
     __atomic_store_n(&p->scan_cancel, true, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&p->scan_lock);
+}
+
+void
+pool_scrub_pause(struct pool *p)
+{
+    __atomic_store_n(&p->scan_pause, true, __ATOMIC_RELAXED);
 }
 
 void

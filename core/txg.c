@@ -203,7 +203,8 @@ static bool
 open_txg_has_work(struct pool *p)
 {
     return p->dirty_bytes[p->open_txg & 1] > 0 || p->holds[p->open_txg & 1] > 0 ||
-           p->config_dirty || objset_is_dirty(p->mos, p->open_txg) || dsl_is_dirty(p, p->open_txg);
+           p->config_dirty || objset_is_dirty(p->mos, p->open_txg) ||
+           dsl_is_dirty(p, p->open_txg) || __atomic_load_n(&p->scan_dirty, __ATOMIC_RELAXED);
 }
 
 static void *
