@@ -152,7 +152,10 @@ int pool_vdev_online(struct pool *p, const char *name, struct err_msg *em);
  * redundancy to rebuild it, -EINVAL when the new device is too small, -EEXIST when it is in use.
  */
 int pool_vdev_replace(struct pool *p, const char *old, const char *path, struct err_msg *em);
-/* Zeroes the error counters (of one device, or every device and the error list: name NULL). */
+/*
+ * Zeroes the error counters (of one device, or every device and the error list: name NULL) and
+ * brings FAULTED devices back online; run pool_resilver to give them what they missed.
+ */
 int pool_clear(struct pool *p, const char *name, struct err_msg *em);
 
 /* ---- scrub (core/scrub.c) ---- */

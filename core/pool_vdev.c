@@ -39,20 +39,6 @@ find_leaf(struct pool *p, const char *name, struct vdev **top, uint32_t *child)
     return NULL;
 }
 
-/* How many more children of top may stop serving reads before it cannot. */
-static uint32_t
-spare_redundancy(const struct vdev *top, const struct vdev *except)
-{
-    if (top->type == VDEV_TYPE_LEAF)
-        return 0;
-    uint32_t down = 0;
-    for (uint32_t c = 0; c < top->nchildren; c++)
-        if (top->child[c] != except && !vdev_leaf_usable(top->child[c]))
-            down++;
-    uint32_t tolerable = top->type == VDEV_TYPE_MIRROR ? top->nchildren - 1 : top->nparity;
-    return down < tolerable ? tolerable - down : 0;
-}
-
 /* Commits the config change made under sync_lock. */
 static int
 commit_config(struct pool *p)
@@ -76,7 +62,7 @@ pool_vdev_offline(struct pool *p, const char *name, struct err_msg *em)
         rc = err_msg_set(em, -ENOENT, "no device '%s' in pool '%s'", name, p->name);
     else if (vdev_health(leaf) == VDEV_OFFLINE)
         rc = 0;
-    else if (spare_redundancy(top, leaf) == 0)
+    else if (!vdev_can_lose(top, leaf))
         rc = err_msg_set(em, -EBUSY, "cannot take '%s' offline: no valid replicas would remain",
                          leaf->path);
     if (rc != 0 || vdev_health(leaf) == VDEV_OFFLINE) {
@@ -106,6 +92,7 @@ pool_vdev_online(struct pool *p, const char *name, struct err_msg *em)
         pthread_mutex_unlock(&p->sync_lock);
         return rc;
     }
+    __atomic_store_n(&leaf->error_run, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&leaf->health, VDEV_ONLINE, __ATOMIC_RELAXED);
     log_info("pool '%s': device '%s' is online%s", p->name, leaf->path,
              leaf->missed_txg_min != 0 ? "; it needs a resilver" : "");
@@ -118,6 +105,7 @@ clear_counters(struct vdev *vd)
     __atomic_store_n(&vd->read_errors, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&vd->write_errors, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&vd->cksum_errors, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&vd->error_run, 0, __ATOMIC_RELAXED);
     int faulted = VDEV_FAULTED;
     __atomic_compare_exchange_n(&vd->health, &faulted, VDEV_ONLINE, false, __ATOMIC_RELAXED,
                                 __ATOMIC_RELAXED);
@@ -182,7 +170,7 @@ pool_vdev_replace(struct pool *p, const char *old, const char *path, struct err_
     } else if (top->type == VDEV_TYPE_LEAF) {
         rc = err_msg_set(em, -ENOTSUP, "'%s' has no redundancy to rebuild from: add a mirror",
                          leaf->path);
-    } else if (spare_redundancy(top, leaf) == 0) {
+    } else if (!vdev_can_lose(top, leaf)) {
         rc = err_msg_set(em, -EBUSY,
                          "cannot replace '%s': its vdev has no redundancy left to "
                          "rebuild the new device from",

@@ -233,6 +233,42 @@ note_missed(struct vdev *leaf, uint64_t txg)
         ;
 }
 
+bool
+vdev_can_lose(const struct vdev *top, const struct vdev *leaf)
+{
+    if (top->type == VDEV_TYPE_LEAF)
+        return false;
+    uint32_t down = 0;
+    for (uint32_t c = 0; c < top->nchildren; c++)
+        if (top->child[c] != leaf && !vdev_leaf_usable(top->child[c]))
+            down++;
+    uint32_t tolerable = top->type == VDEV_TYPE_MIRROR ? top->nchildren - 1 : top->nparity;
+    return down < tolerable;
+}
+
+/*
+ * I/O outcome bookkeeping (invariant 5): a run of VDEV_FAULT_AFTER failed operations without a
+ * success faults a redundant leaf, so a dead device stops costing every read a failed attempt.
+ */
+static void
+io_outcome(struct vdev *leaf, int rc)
+{
+    if (rc == 0) {
+        if (__atomic_load_n(&leaf->error_run, __ATOMIC_RELAXED) != 0)
+            __atomic_store_n(&leaf->error_run, 0, __ATOMIC_RELAXED);
+        return;
+    }
+    uint32_t run = __atomic_add_fetch(&leaf->error_run, 1, __ATOMIC_RELAXED);
+    if (run != VDEV_FAULT_AFTER || leaf->parent == NULL || !vdev_can_lose(leaf->parent, leaf))
+        return;
+    int online = VDEV_ONLINE;
+    if (__atomic_compare_exchange_n(&leaf->health, &online, VDEV_FAULTED, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+        log_err("device '%s' (guid %llu) faulted after %u I/O errors in a row (%s); its vdev "
+                "runs degraded until it is replaced, or cleared and resilvered",
+                leaf->path, (unsigned long long)leaf->guid, run, err_str(rc));
+}
+
 int
 vdev_leaf_read(struct vdev *leaf, uint64_t off, void *buf, size_t len)
 {
@@ -241,6 +277,7 @@ vdev_leaf_read(struct vdev *leaf, uint64_t off, void *buf, size_t len)
     int rc = vdev_backend_read(leaf->dev, VDEV_DATA_START + off, buf, len);
     if (rc != 0)
         ATOMIC_INC(leaf->read_errors);
+    io_outcome(leaf, rc);
     return rc;
 }
 
@@ -256,6 +293,7 @@ vdev_leaf_write(struct vdev *leaf, uint64_t off, const void *buf, size_t len, ui
         ATOMIC_INC(leaf->write_errors);
         note_missed(leaf, txg);
     }
+    io_outcome(leaf, rc);
     return rc;
 }
 

@@ -25,6 +25,8 @@
  *      dirty time log resilver reads); reads skip a leaf for blocks born inside its window, and
  *      repair it there. The window is derived again at import from the leaf's newest uberblock.
  *   4. Every read returns verified data or an error, never unverified bytes.
+ *   5. A leaf of a mirror or raidz whose last VDEV_FAULT_AFTER I/Os all failed is FAULTED (if its
+ *      vdev can spare it): it takes no more I/O until `pool_clear` or `pool_vdev_online`.
  */
 #ifndef LCPFS_CORE_VDEV_H
 #define LCPFS_CORE_VDEV_H
@@ -42,6 +44,7 @@ struct vdev_backend;
 
 #define VDEV_MAX_CHILDREN 32
 #define VDEV_MAX_PARITY   3
+#define VDEV_FAULT_AFTER  16 /* consecutive failed I/Os that fault a redundant leaf */
 
 /* Runtime health of a vdev (zpool status vocabulary). */
 enum vdev_health {
@@ -73,6 +76,7 @@ struct vdev {
     uint64_t repaired_bytes;                          /* atomic: bytes rewritten by self-heal */
     uint64_t missed_txg_min, missed_txg_max;          /* invariant 3 (atomics) */
     uint64_t missed_since_cfg;                        /* import: the config's missed_since */
+    uint32_t error_run; /* atomic: failed I/Os since the last success (invariant 5) */
 };
 
 /* ---- tree ---- */
@@ -154,6 +158,8 @@ void vdev_leaf_repair(struct pool *p, struct vdev *leaf, uint64_t off, const voi
 bool vdev_leaf_lacks(const struct vdev *leaf, uint64_t birth);
 /* Forgets the leaf's missed window if it ends at or before txg `upto` (a resilver covered it). */
 void vdev_leaf_clear_missed(struct vdev *leaf, uint64_t upto);
+/* Whether top could still serve every block without leaf (and the leaves already down). */
+bool vdev_can_lose(const struct vdev *top, const struct vdev *leaf);
 /* Whether the leaf takes I/O now. */
 bool vdev_leaf_usable(const struct vdev *leaf);
 /* Counts a checksum error on vd (a leaf that returned wrong data, or a top-level that failed). */
