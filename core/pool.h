@@ -153,6 +153,16 @@ int pool_vdev_online(struct pool *p, const char *name, struct err_msg *em);
  */
 int pool_vdev_replace(struct pool *p, const char *old, const char *path, struct err_msg *em);
 /*
+ * Adds the device at path as another copy of `existing`: a plain device becomes a two-way mirror,
+ * a mirror gets one more side. Run pool_resilver to fill it. -ENOTSUP inside a raidz.
+ */
+int pool_vdev_attach(struct pool *p, const char *existing, const char *path, struct err_msg *em);
+/*
+ * Removes a device from its mirror (a two-way mirror becomes a plain device). -EBUSY unless the
+ * devices that stay are online and fully resilvered.
+ */
+int pool_vdev_detach(struct pool *p, const char *name, struct err_msg *em);
+/*
  * Zeroes the error counters (of one device, or every device and the error list: name NULL) and
  * brings FAULTED devices back online; run pool_resilver to give them what they missed.
  */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pool_vdev: changing the devices of a live pool — offline, online, replace, clear.
+ * pool_vdev: changing the devices of a live pool — offline, online, replace, attach, detach,
+ * clear.
  *
  * Every change is made under p->sync_lock (no txg is being written while the tree changes) and
  * committed before the call returns, so the labels on every device describe the new tree.
@@ -134,11 +135,10 @@ pool_clear(struct pool *p, const char *name, struct err_msg *em)
     return 0;
 }
 
-int
-pool_vdev_replace(struct pool *p, const char *old, const char *path, struct err_msg *em)
+/* Opens the device joining the pool; refuses one that belongs to a pool that is not destroyed. */
+static int
+open_new_device(struct pool *p, const char *path, struct vdev_backend **out, struct err_msg *em)
 {
-    if (p->readonly)
-        return err_msg_set(em, -EROFS, "pool '%s' is imported read-only", p->name);
     struct vdev_backend *dev = NULL;
     struct vdev_file_opts fo = { .create = p->opts.create_files,
                                  .create_size = p->opts.create_size,
@@ -160,6 +160,192 @@ pool_vdev_replace(struct pool *p, const char *old, const char *path, struct err_
         vdev_backend_close(dev);
         return rc;
     }
+    *out = dev;
+    return 0;
+}
+
+/* Keeps vd until the pool closes (vdev.h invariant 1). */
+static int
+retire(struct pool *p, struct vdev *vd)
+{
+    struct vdev **r = realloc(p->retired, (p->nretired + 1) * sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    p->retired = r;
+    p->retired[p->nretired++] = vd;
+    return 0;
+}
+
+/*
+ * A new leaf for dev (taken, also on failure) in top's child slot c: it holds nothing written up
+ * to the last commit, so reads avoid it there until a resilver fills it.
+ */
+static struct vdev *
+new_child(struct pool *p, struct vdev *top, uint32_t c, struct vdev_backend *dev)
+{
+    label_clear(dev);
+    struct vdev *nl = vdev_new_leaf(pool_random_guid(), dev, NULL);
+    if (nl == NULL)
+        return NULL;
+    nl->parent = top;
+    nl->top = top;
+    nl->id = c;
+    nl->ashift = top->ashift;
+    nl->asize = vdev_leaf_asize(dev->size, top->ashift);
+    nl->missed_txg_min = 1;
+    nl->missed_txg_max = p->synced_txg;
+    return nl;
+}
+
+int
+pool_vdev_attach(struct pool *p, const char *existing, const char *path, struct err_msg *em)
+{
+    if (p->readonly)
+        return err_msg_set(em, -EROFS, "pool '%s' is imported read-only", p->name);
+    struct vdev_backend *dev = NULL;
+    int rc = open_new_device(p, path, &dev, em);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&p->sync_lock);
+    struct vdev *top, *mirror = NULL;
+    uint32_t c;
+    struct vdev *leaf = find_leaf(p, existing, &top, &c);
+    if (leaf == NULL)
+        rc = err_msg_set(em, -ENOENT, "no device '%s' in pool '%s'", existing, p->name);
+    else if (top->type == VDEV_TYPE_RAIDZ)
+        rc = err_msg_set(em, -ENOTSUP,
+                         "'%s' is in a raidz: attach works on plain devices and "
+                         "mirrors (use replace)",
+                         leaf->path);
+    else if (top->type == VDEV_TYPE_MIRROR && top->nchildren == VDEV_MAX_CHILDREN)
+        rc = err_msg_set(em, -ENOSPC, "mirror of '%s' already has %d devices", leaf->path,
+                         VDEV_MAX_CHILDREN);
+    else if (vdev_leaf_asize(dev->size, top->ashift) < top->asize)
+        rc = err_msg_set(em, -EINVAL, "'%s' is smaller than '%s'", path, leaf->path);
+    if (rc == 0 && top->type == VDEV_TYPE_LEAF) {
+        /* A plain device becomes a two-way mirror with the same id, size and metaslabs. */
+        struct vdev *kids[1] = { leaf };
+        struct vdev *m = calloc(1, sizeof(*m));
+        struct vdev **ch = calloc(VDEV_MAX_CHILDREN, sizeof(*ch));
+        if (m == NULL || ch == NULL) {
+            free(m);
+            free(ch);
+            rc = -ENOMEM;
+        } else {
+            m->guid = pool_random_guid();
+            m->type = VDEV_TYPE_MIRROR;
+            m->id = top->id;
+            m->ashift = top->ashift;
+            m->asize = top->asize;
+            m->ms_shift = top->ms_shift;
+            m->top = m;
+            m->child = ch;
+            snprintf(m->path, sizeof(m->path), "mirror");
+            ch[0] = kids[0];
+            m->nchildren = 1;
+            mirror = m;
+        }
+    } else if (rc == 0) {
+        mirror = top;
+    }
+    struct vdev *nl = NULL;
+    if (rc == 0) {
+        nl = new_child(p, mirror, mirror->nchildren, dev);
+        dev = NULL; /* taken, also on failure */
+        if (nl == NULL)
+            rc = -ENOMEM;
+    }
+    if (rc != 0) {
+        pthread_mutex_unlock(&p->sync_lock);
+        if (mirror != NULL && mirror != top) {
+            free(mirror->child);
+            free(mirror);
+        }
+        vdev_backend_close(dev);
+        vdev_free(nl);
+        return rc;
+    }
+    if (mirror != top) {
+        leaf->parent = mirror;
+        leaf->top = mirror;
+        leaf->id = 0;
+        leaf->asize = vdev_leaf_asize(leaf->dev != NULL ? leaf->dev->size : 0, top->ashift);
+    }
+    __atomic_store_n(&mirror->child[mirror->nchildren], nl, __ATOMIC_RELEASE);
+    __atomic_store_n(&mirror->nchildren, mirror->nchildren + 1, __ATOMIC_RELEASE);
+    if (mirror != top)
+        __atomic_store_n(&p->vdevs[top->id], mirror, __ATOMIC_RELEASE);
+    log_info("pool '%s': attached '%s' to '%s'", p->name, path, leaf->path);
+    return commit_config(p);
+}
+
+int
+pool_vdev_detach(struct pool *p, const char *name, struct err_msg *em)
+{
+    if (p->readonly)
+        return err_msg_set(em, -EROFS, "pool '%s' is imported read-only", p->name);
+    pthread_mutex_lock(&p->sync_lock);
+    struct vdev *top;
+    uint32_t c;
+    struct vdev *leaf = find_leaf(p, name, &top, &c);
+    int rc = 0;
+    if (leaf == NULL) {
+        rc = err_msg_set(em, -ENOENT, "no device '%s' in pool '%s'", name, p->name);
+    } else if (top->type != VDEV_TYPE_MIRROR) {
+        rc = err_msg_set(em, -ENOTSUP, "only devices of a mirror can be detached");
+    } else {
+        /* What stays must hold every block: usable and with nothing left to resilver. */
+        for (uint32_t k = 0; k < top->nchildren && rc == 0; k++) {
+            const struct vdev *o = top->child[k];
+            if (o != leaf && (!vdev_leaf_usable(o) || o->missed_txg_min != 0))
+                rc = err_msg_set(em, -EBUSY,
+                                 "cannot detach '%s': '%s' is %s; resilver or replace it first",
+                                 leaf->path, o->path,
+                                 vdev_leaf_usable(o) ? "not fully resilvered"
+                                                     : vdev_health_name(vdev_health(o)));
+        }
+    }
+    if (rc == 0)
+        rc = retire(p, leaf);
+    if (rc == 0 && top->nchildren == 2 && (rc = retire(p, top)) != 0)
+        p->nretired--; /* keep the leaf live: nothing changed */
+    if (rc != 0) {
+        pthread_mutex_unlock(&p->sync_lock);
+        return rc;
+    }
+    __atomic_store_n(&leaf->health, VDEV_REMOVED, __ATOMIC_RELAXED);
+    if (top->nchildren == 2) {
+        /* The survivor becomes the top-level itself, with the mirror's id, size and metaslabs. */
+        struct vdev *keep = top->child[c == 0 ? 1 : 0];
+        keep->parent = NULL;
+        keep->top = keep;
+        keep->id = top->id;
+        keep->asize = top->asize;
+        keep->ms_shift = top->ms_shift;
+        top->shell = true;
+        __atomic_store_n(&p->vdevs[top->id], keep, __ATOMIC_RELEASE);
+    } else {
+        /* Shift the later children down; a reader racing with this may skip one child or see
+         * one twice, which only changes which copy it reads. */
+        for (uint32_t k = c; k + 1 < top->nchildren; k++) {
+            __atomic_store_n(&top->child[k], top->child[k + 1], __ATOMIC_RELEASE);
+            top->child[k]->id = k;
+        }
+        __atomic_store_n(&top->nchildren, top->nchildren - 1, __ATOMIC_RELEASE);
+    }
+    log_info("pool '%s': detached '%s'", p->name, leaf->path);
+    return commit_config(p);
+}
+
+int
+pool_vdev_replace(struct pool *p, const char *old, const char *path, struct err_msg *em)
+{
+    if (p->readonly)
+        return err_msg_set(em, -EROFS, "pool '%s' is imported read-only", p->name);
+    struct vdev_backend *dev = NULL;
+    int rc = open_new_device(p, path, &dev, em);
+    if (rc != 0)
+        return rc;
     pthread_mutex_lock(&p->sync_lock);
     struct vdev *top;
     uint32_t c;
@@ -188,27 +374,13 @@ pool_vdev_replace(struct pool *p, const char *old, const char *path, struct err_
         vdev_backend_close(dev);
         return rc;
     }
-    label_clear(dev);
-    struct vdev *nl = vdev_new_leaf(pool_random_guid(), dev, NULL);
-    struct vdev **retired = realloc(p->retired, (p->nretired + 1) * sizeof(*retired));
-    if (nl == NULL || retired == NULL) {
+    struct vdev *nl = new_child(p, top, c, dev); /* takes dev, also on failure */
+    if (nl == NULL || retire(p, leaf) != 0) {
         pthread_mutex_unlock(&p->sync_lock);
-        if (retired != NULL)
-            p->retired = retired;
         vdev_free(nl);
         return -ENOMEM;
     }
-    p->retired = retired;
-    nl->parent = top;
-    nl->top = top;
-    nl->id = c;
-    nl->ashift = top->ashift;
-    nl->asize = vdev_leaf_asize(dev->size, top->ashift);
-    /* It holds nothing written so far: reads avoid it below the next txg, resilver fills it. */
-    nl->missed_txg_min = 1;
-    nl->missed_txg_max = p->synced_txg;
     __atomic_store_n(&leaf->health, VDEV_REMOVED, __ATOMIC_RELAXED);
-    p->retired[p->nretired++] = leaf;
     __atomic_store_n(&top->child[c], nl, __ATOMIC_RELEASE);
     log_info("pool '%s': replacing '%s' with '%s'", p->name, leaf->path, path);
     return commit_config(p);

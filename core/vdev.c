@@ -73,7 +73,9 @@ vdev_new_interior(uint8_t type, uint8_t nparity, uint64_t guid, struct vdev **ch
     if (type != VDEV_TYPE_MIRROR && type != VDEV_TYPE_RAIDZ)
         return ERR(-EINVAL);
     struct vdev *vd = calloc(1, sizeof(*vd));
-    struct vdev **ch = calloc(n, sizeof(*ch));
+    /* Room for every child a mirror may ever get: attach appends without moving the array that
+     * readers walk without locks (invariant 1). */
+    struct vdev **ch = calloc(VDEV_MAX_CHILDREN, sizeof(*ch));
     if (vd == NULL || ch == NULL) {
         free(vd);
         free(ch);
@@ -100,7 +102,7 @@ vdev_free(struct vdev *vd)
 {
     if (vd == NULL)
         return;
-    for (uint32_t i = 0; i < vd->nchildren; i++)
+    for (uint32_t i = 0; i < vd->nchildren && !vd->shell; i++)
         vdev_free(vd->child[i]);
     free(vd->child);
     vdev_backend_close(vd->dev);

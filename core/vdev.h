@@ -16,8 +16,10 @@
  * read_errors, wrong data to cksum_errors.
  *
  * Theory of operation
- *   1. The tree shape is fixed for the life of the pool handle; children are never freed while
- *      the pool is open. Leaf state and counters change concurrently (atomics).
+ *   1. Readers walk the tree without locks. Changes (pool_vdev.c, under sync_lock) only publish
+ *      new pointers: a child array has room for VDEV_MAX_CHILDREN and never moves, and replaced
+ *      or detached vdevs are retired, not freed, until the pool closes. Leaf state and counters
+ *      change concurrently (atomics).
  *   2. A leaf whose device is missing or that is OFFLINE/REMOVED/FAULTED takes no I/O; reads
  *      treat it as an I/O error, writes skip it. A write succeeds while the top-level can still
  *      return the data: a mirror when one child took it, a raidz when at most nparity did not.
@@ -77,6 +79,7 @@ struct vdev {
     uint64_t missed_txg_min, missed_txg_max;          /* invariant 3 (atomics) */
     uint64_t missed_since_cfg;                        /* import: the config's missed_since */
     uint32_t error_run; /* atomic: failed I/Os since the last success (invariant 5) */
+    bool shell;         /* a retired interior vdev: vdev_free leaves its children alone */
 };
 
 /* ---- tree ---- */

@@ -42,6 +42,14 @@ int admin_pool_create(struct srv *s, json_t *args, json_t **result, struct err_m
 int admin_pool_import(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
 int admin_pool_export(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
 int admin_pool_add(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
+/* Starts ({name}) or cancels ({name, stop: true}) a background scrub; returns at once. */
+int admin_pool_scrub(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
+/* {name, device}: device is a path or a decimal guid. online and replace ({name, device, new})
+ * start a background resilver and return {"resilver": true}. clear: {name, device?}. */
+int admin_pool_offline(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
+int admin_pool_online(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
+int admin_pool_replace(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
+int admin_pool_clear(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
 
 /* exports.c: the NBD export table as the admin API sees it. */
 int admin_exports_list(struct srv *s, json_t *args, json_t **result, struct err_msg *em);

@@ -592,6 +592,11 @@ static const struct verb verbs[] = {
     { "pool.import", admin_pool_import },
     { "pool.export", admin_pool_export },
     { "pool.add", admin_pool_add },
+    { "pool.scrub", admin_pool_scrub },
+    { "pool.offline", admin_pool_offline },
+    { "pool.online", admin_pool_online },
+    { "pool.replace", admin_pool_replace },
+    { "pool.clear", admin_pool_clear },
     { "exports", admin_exports_list },
 };
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 
@@ -50,6 +51,9 @@ srv_pool_add(struct srv *s, struct pool *p, const char *const *vdevs, size_t nvd
         return -ENOMEM;
     snprintf(sp->name, sizeof(sp->name), "%s", pool_name(p));
     sp->pool = p;
+    pthread_mutex_init(&sp->scan_lock, NULL);
+    sp->scan_cur = -1;
+    sp->scan_next = -1;
     sp->vdevs = calloc(nvdevs ? nvdevs : 1, sizeof(char *));
     for (size_t i = 0; sp->vdevs != NULL && i < nvdevs; i++)
         if ((sp->vdevs[sp->nvdevs++] = strdup(vdevs[i])) == NULL)
@@ -67,9 +71,169 @@ srv_pool_add(struct srv *s, struct pool *p, const char *const *vdevs, size_t nvd
         for (size_t i = 0; i < sp->nvdevs; i++)
             free(sp->vdevs[i]);
         free(sp->vdevs);
+        pthread_mutex_destroy(&sp->scan_lock);
         free(sp);
     }
     return rc;
+}
+
+/* ---- background scans ------------------------------------------------------------------------ */
+
+static const char *
+scan_name(int kind)
+{
+    return kind == POOL_SCAN_RESILVER ? "resilver" : "scrub";
+}
+
+static void
+nap_ms(long ms)
+{
+    struct timespec ts = { 0, ms * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* The scan thread: runs what is queued until nothing is (srv.h). */
+static void *
+scan_main(void *arg)
+{
+    struct srv_pool *sp = arg;
+    pthread_mutex_lock(&sp->scan_lock);
+    while (!sp->scan_stop && sp->scan_next >= 0) {
+        int kind = sp->scan_next;
+        sp->scan_next = -1;
+        sp->scan_cur = kind;
+        sp->scan_gen++;
+        pthread_mutex_unlock(&sp->scan_lock);
+        struct err_msg em = { 0 };
+        int rc =
+            kind == POOL_SCAN_RESILVER ? pool_resilver(sp->pool, &em) : pool_scrub(sp->pool, &em);
+        /* The core logs start, end, cancel and failure of a scan it ran; not a refusal. */
+        if (rc == -EBUSY || rc == -EROFS)
+            log_warn("pool '%s': %s not started: %s", sp->name, scan_name(kind),
+                     em.text[0] ? em.text : err_str(rc));
+        pthread_mutex_lock(&sp->scan_lock);
+        sp->scan_cur = -1;
+    }
+    sp->scan_running = false;
+    pthread_mutex_unlock(&sp->scan_lock);
+    return NULL;
+}
+
+int
+srv_pool_scan(struct srv_pool *sp, int kind, struct err_msg *em)
+{
+    struct pool_stats st;
+    pool_get_stats(sp->pool, &st);
+    if (st.readonly)
+        return err_msg_set(em, -EROFS, "pool '%s' is imported read-only", sp->name);
+    int rc = 0;
+    pthread_mutex_lock(&sp->scan_lock);
+    if (sp->scan_stop) {
+        rc = err_msg_set(em, -ESHUTDOWN, "pool '%s' is being exported", sp->name);
+    } else if (sp->scan_running) {
+        int busy = sp->scan_cur >= 0 ? sp->scan_cur : sp->scan_next;
+        if (kind == POOL_SCAN_SCRUB) {
+            rc = err_msg_set(em, -EBUSY, "pool '%s' is already being %s", sp->name,
+                             busy == POOL_SCAN_RESILVER ? "resilvered" : "scrubbed");
+        } else {
+            /* Restart: cancel the running scan (again and again, see srv_pool_scan_cancel) until
+             * the thread has left it; it then runs the queued resilver. */
+            sp->scan_next = POOL_SCAN_RESILVER;
+            if (sp->scan_cur >= 0)
+                log_info("pool '%s': restarting with a resilver: the %s in progress began "
+                         "before this device change",
+                         sp->name, scan_name(sp->scan_cur));
+            unsigned gen = sp->scan_gen;
+            for (int i = 0; sp->scan_cur >= 0 && sp->scan_gen == gen && i < 2000; i++) {
+                pool_scrub_cancel(sp->pool);
+                pthread_mutex_unlock(&sp->scan_lock);
+                nap_ms(5);
+                pthread_mutex_lock(&sp->scan_lock);
+            }
+        }
+    } else {
+        if (sp->scan_started) /* the last thread has left its loop: reap it */
+            pthread_join(sp->scan_tid, NULL);
+        sp->scan_started = false;
+        sp->scan_next = kind;
+        sp->scan_running = true;
+        int e = pthread_create(&sp->scan_tid, NULL, scan_main, sp);
+        if (e != 0) {
+            sp->scan_running = false;
+            sp->scan_next = -1;
+            rc = err_msg_set(em, -e, "cannot start a thread for the %s of pool '%s': %s",
+                             scan_name(kind), sp->name, strerror(e));
+        } else {
+            sp->scan_started = true;
+        }
+    }
+    pthread_mutex_unlock(&sp->scan_lock);
+    return rc;
+}
+
+int
+srv_pool_scan_cancel(struct srv_pool *sp, struct err_msg *em)
+{
+    int rc = 0;
+    pthread_mutex_lock(&sp->scan_lock);
+    if (sp->scan_next == POOL_SCAN_SCRUB)
+        sp->scan_next = -1;
+    else if (sp->scan_cur == POOL_SCAN_RESILVER || sp->scan_next == POOL_SCAN_RESILVER)
+        rc = err_msg_set(em, -EBUSY,
+                         "pool '%s' is being resilvered; a resilver cannot be "
+                         "canceled",
+                         sp->name);
+    else if (sp->scan_cur != POOL_SCAN_SCRUB)
+        rc = err_msg_set(em, -ENOENT, "there is no active scrub on pool '%s'", sp->name);
+    /*
+     * pool_scrub clears the cancel flag when it starts: repeat the cancel (under scan_lock, so
+     * it can never reach a scan queued after this one) until the scrub has returned.
+     */
+    for (int i = 0; rc == 0 && sp->scan_cur == POOL_SCAN_SCRUB && i < 2000; i++) {
+        pool_scrub_cancel(sp->pool);
+        pthread_mutex_unlock(&sp->scan_lock);
+        nap_ms(5);
+        pthread_mutex_lock(&sp->scan_lock);
+    }
+    pthread_mutex_unlock(&sp->scan_lock);
+    if (rc == 0)
+        log_info("pool '%s': scrub canceled by the administrator", sp->name);
+    return rc;
+}
+
+bool
+srv_pool_scan_busy(struct srv_pool *sp, int *kind)
+{
+    pthread_mutex_lock(&sp->scan_lock);
+    bool busy = sp->scan_cur >= 0 || sp->scan_next >= 0;
+    *kind = sp->scan_cur >= 0 ? sp->scan_cur : sp->scan_next;
+    pthread_mutex_unlock(&sp->scan_lock);
+    return busy;
+}
+
+/* Cancels the scan of a pool being removed and joins its thread (before pool_export). */
+static void
+scan_shutdown(struct srv_pool *sp)
+{
+    pthread_mutex_lock(&sp->scan_lock);
+    sp->scan_stop = true;
+    sp->scan_next = -1;
+    bool logged = false;
+    while (sp->scan_running) {
+        if (!logged && sp->scan_cur >= 0)
+            log_info("pool '%s': stopping the %s to export the pool", sp->name,
+                     scan_name(sp->scan_cur));
+        logged = true;
+        pool_scrub_cancel(sp->pool); /* again and again: see srv_pool_scan_cancel */
+        pthread_mutex_unlock(&sp->scan_lock);
+        nap_ms(5);
+        pthread_mutex_lock(&sp->scan_lock);
+    }
+    bool join = sp->scan_started;
+    sp->scan_started = false;
+    pthread_mutex_unlock(&sp->scan_lock);
+    if (join)
+        pthread_join(sp->scan_tid, NULL);
 }
 
 int
@@ -92,6 +256,7 @@ srv_pool_remove(struct srv *s, const char *name, unsigned own_pins, struct err_m
     pthread_mutex_unlock(&s->pools_lock);
     if (rc != 0)
         return rc;
+    scan_shutdown(sp);
     rc = pool_export(sp->pool);
     if (rc != 0)
         err_msg_set(em, rc, "pool '%s' was closed, but its final commit failed: %s", name,
@@ -99,6 +264,7 @@ srv_pool_remove(struct srv *s, const char *name, unsigned own_pins, struct err_m
     for (size_t i = 0; i < sp->nvdevs; i++)
         free(sp->vdevs[i]);
     free(sp->vdevs);
+    pthread_mutex_destroy(&sp->scan_lock);
     free(sp);
     return rc;
 }

@@ -24,12 +24,28 @@ struct event_base;
 struct workq;
 struct lcpfs_config;
 
+/*
+ * Background scans: pool_scrub and pool_resilver block for minutes, so the admin verbs run them
+ * on one thread per pool (srv_pool_scan). The thread runs the queued scan, then whatever was
+ * queued meanwhile (a resilver asked for while one runs), and ends. Removing the pool stops it:
+ * nothing new is queued, the running scan is canceled, and the thread is joined before
+ * pool_export.
+ */
 struct srv_pool {
     char name[POOL_NAME_MAX + 1];
     struct pool *pool;
     char **vdevs; /* device paths, for status and re-import */
     size_t nvdevs;
     unsigned users; /* pins (srv->pools_lock) */
+    /* the scan thread, under scan_lock */
+    pthread_mutex_t scan_lock;
+    pthread_t scan_tid;
+    bool scan_started; /* scan_tid is a thread not yet joined */
+    bool scan_running; /* the thread has not finished its loop */
+    bool scan_stop;    /* the pool is going away: queue nothing more */
+    int scan_cur;      /* enum pool_scan_kind the thread runs now, or -1 */
+    int scan_next;     /* enum pool_scan_kind queued for the thread, or -1 */
+    unsigned scan_gen; /* scans the thread has begun */
 };
 
 struct srv {
@@ -54,5 +70,22 @@ int srv_pool_add(struct srv *s, struct pool *p, const char *const *vdevs, size_t
 /* Removes and exports pool `name`: -EBUSY while pinned (unless the caller holds the only pins it
  * accounts for in `own_pins`), -ENOENT. */
 int srv_pool_remove(struct srv *s, const char *name, unsigned own_pins, struct err_msg *em);
+
+/*
+ * Starts a scrub or resilver (enum pool_scan_kind) of a pinned pool in the background and returns
+ * at once. A scrub while a scan runs: -EBUSY. A resilver while a scan runs cancels that scan
+ * (waiting briefly until it has stopped) and resilvers from the start, as zpool restarts a
+ * resilver when another device comes back: a walk that began before a device was usable must
+ * not be the one that declares it resilvered. -EROFS on a read-only import, -ESHUTDOWN when the
+ * pool is being exported.
+ */
+int srv_pool_scan(struct srv_pool *sp, int kind, struct err_msg *em);
+/*
+ * Cancels the running (or queued) scrub and waits, briefly, until it has stopped. -ENOENT when
+ * no scrub runs, -EBUSY when a resilver runs (it cannot be canceled).
+ */
+int srv_pool_scan_cancel(struct srv_pool *sp, struct err_msg *em);
+/* Whether the pool's scan thread is running or has a scan queued. */
+bool srv_pool_scan_busy(struct srv_pool *sp, int *kind);
 
 #endif

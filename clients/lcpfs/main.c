@@ -285,7 +285,11 @@ static const struct {
     int (*fn)(struct cli *c, int argc, char **argv);
     const char *usage;
 } verbs[] = {
-    { "pool", cmd_pool, "pool create|import|export|list|status|add ..." },
+    { "pool", cmd_pool,
+      "pool create [-s size] name [mirror|raidz[1-3]] dev... | import [-r] dev... | export [-f] "
+      "name | list [-H] [-p] [-j] [name] | status [-v] [-x] [-j] [name] | add name dev... | "
+      "scrub [-s] name | offline name dev... | online name dev... | replace name old new | clear "
+      "name [dev]" },
     { "create", cmd_create, "create [-p] [-s] [-V size] [-b blocksize] [-o prop=value]... name" },
     { "destroy", cmd_destroy, "destroy [-r] [-R] [-f] name" },
     { "snapshot", cmd_snapshot, "snapshot dataset@name..." },

@@ -866,3 +866,60 @@ Test(redundancy, a_paused_scrub_resumes_after_export_where_it_stopped)
     cr_assert_eq(pool_export(p), 0);
     free(im.data);
 }
+
+Test(redundancy, attach_makes_a_mirror_and_detach_undoes_it)
+{
+    struct pool *p = create(NULL, 1);
+    struct dataset_img im = { .blksz = 65536, .nblk = 48 };
+    fill_image(&im, 71);
+    write_image(p, &im);
+    for (int i = 1; i < 3; i++) {
+        int fd = open(devpath[i], O_CREAT | O_RDWR, 0600);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(ftruncate(fd, (off_t)DEV_SIZE), 0);
+        close(fd);
+    }
+    struct err_msg em = { 0 };
+    /* A plain device becomes a mirror, then a three-way mirror. */
+    cr_assert_eq(pool_vdev_attach(p, devpath[0], devpath[1], &em), 0, "%s", em.text);
+    struct pool_vdev_stats vs;
+    cr_assert_eq(pool_get_vdev(p, 0, &vs), 0);
+    cr_assert_eq(vs.type, VDEV_TYPE_MIRROR);
+    cr_assert_eq(vs.nchildren, 2);
+    cr_assert_eq(pool_vdev_attach(p, devpath[0], devpath[2], &em), 0, "%s", em.text);
+    cr_assert_eq(pool_get_vdev(p, 0, &vs), 0);
+    cr_assert_eq(vs.nchildren, 3);
+    /* Detaching a side that still lacks data is refused until the resilver ran. */
+    cr_assert_eq(pool_vdev_detach(p, devpath[0], &em), -EBUSY);
+    fprintf(stderr, "refused: %s\n", em.text);
+    cr_assert_eq(pool_resilver(p, &em), 0, "%s", em.text);
+    struct pool_scan_stats rs;
+    pool_get_scan(p, &rs);
+    cr_assert_geq(rs.repaired_bytes, 2ull * 48 * 65536 / 2);
+    /* The original device goes; the attached ones hold everything. */
+    cr_assert_eq(pool_vdev_detach(p, devpath[0], &em), 0, "%s", em.text);
+    cr_assert_eq(pool_get_vdev(p, 0, &vs), 0);
+    cr_assert_eq(vs.nchildren, 2);
+    cr_assert_eq(pool_vdev_detach(p, devpath[1], &em), 0, "%s", em.text);
+    cr_assert_eq(pool_get_vdev(p, 0, &vs), 0);
+    cr_assert_eq(vs.type, VDEV_TYPE_LEAF);
+    cr_assert_str_eq(vs.path, devpath[2]);
+    arc_set_max(p->arc, 0);
+    arc_set_max(p->arc, 32u << 20);
+    cr_assert_eq(check_image(p, &im), 0);
+    struct dataset_img im2 = { .blksz = 65536, .nblk = 16 };
+    fill_image(&im2, 72);
+    write_image(p, &im2);
+    cr_assert_eq(pool_export(p), 0);
+    const char *paths[] = { devpath[2] };
+    struct pool_import_opts io = { .tuning = { .arc_max_bytes = 32u << 20 } };
+    cr_assert_eq(pool_import(paths, 1, &io, &p, &em), 0, "%s", em.text);
+    cr_assert_eq(check_image(p, &im), 0);
+    cr_assert_eq(check_image(p, &im2), 0);
+    cr_assert_eq(pool_scrub(p, &em), 0, "%s", em.text);
+    pool_get_scan(p, &rs);
+    cr_assert_eq(rs.errors, 0);
+    cr_assert_eq(pool_export(p), 0);
+    free(im.data);
+    free(im2.data);
+}
