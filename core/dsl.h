@@ -52,8 +52,9 @@ enum {
 };
 /*
  * Creates a filesystem (kind DSL_KIND_FS) or volume (DSL_KIND_VOL) named name with the given
- * properties. A volume needs volsize; volblocksize defaults to 16K; refreservation is set to
- * volsize plus metadata unless DSL_CREATE_SPARSE. The volume's data object is created empty
+ * properties. A volume needs volsize; volblocksize defaults to 16K (more on RAID-Z where 16K
+ * would spend most of each allocation on parity; such explicit values are refused there);
+ * refreservation is set to volsize plus metadata (and RAID-Z parity) unless DSL_CREATE_SPARSE. The volume's data object is created empty
  * (sparse).
  */
 int dsl_create(struct pool *p, const char *name, enum dsl_kind kind,

@@ -345,15 +345,21 @@ dsl_create(struct pool *p, const char *name, enum dsl_kind kind, const struct ds
     int rc = dsl_props_check(p, kind, props, nprops, true, em);
     if (rc != 0)
         return rc;
-    bool have_size = false;
+    bool have_size = false, have_vbs = false;
     for (size_t i = 0; i < nprops; i++) {
         if (strcmp(props[i].name, "volsize") == 0) {
             props_parse(PROP_VOLSIZE, props[i].value, &a.volsize, NULL, 0);
             have_size = true;
         } else if (strcmp(props[i].name, "volblocksize") == 0) {
             props_parse(PROP_VOLBLOCKSIZE, props[i].value, &a.volblocksize, NULL, 0);
+            have_vbs = true;
         }
     }
+    /* Unless told otherwise, a volume on RAID-Z gets the smallest block size, from the default
+     * up, that does not spend most of each allocation on parity and padding. */
+    while (kind == DSL_KIND_VOL && !have_vbs && a.volblocksize < BLOCK_MAX_SIZE &&
+           pool_worst_alloc_size(p, a.volblocksize) > 2 * a.volblocksize)
+        a.volblocksize *= 2;
     if (kind == DSL_KIND_VOL) {
         char err[256];
         if (!have_size)

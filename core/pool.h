@@ -189,6 +189,7 @@ struct pool_scan_stats {
     uint64_t blocks;               /* blocks examined */
     uint64_t repaired_bytes;       /* bytes rewritten (set when the scrub ends) */
     uint64_t errors;               /* blocks no copy of which could be recovered */
+    bool interrupted;              /* PAUSED by an export or a crash, not by the administrator */
 };
 /*
  * Reads every allocated block of the pool, every copy and every RAID-Z column, checks it against
@@ -205,10 +206,15 @@ int pool_scrub(struct pool *p, struct err_msg *em);
  * when no device missed anything; otherwise like pool_scrub.
  */
 int pool_resilver(struct pool *p, struct err_msg *em);
-/* Stops the running scan; a paused one is forgotten (state CANCELED). */
+/*
+ * Requests to the running scan (no effect on a scan not yet started): cancel forgets it (a paused
+ * one too: state CANCELED); pause stops it keeping its place (PAUSED: pool_scrub or pool_resilver
+ * resume it); interrupt is a pause that marks it `interrupted`, for an export: whoever imports the
+ * pool next should resume it.
+ */
 void pool_scrub_cancel(struct pool *p);
-/* Stops the running scan keeping its place (state PAUSED); pool_scrub/pool_resilver resume it. */
 void pool_scrub_pause(struct pool *p);
+void pool_scrub_interrupt(struct pool *p);
 /* The running or last scrub of this import. */
 void pool_get_scan(struct pool *p, struct pool_scan_stats *out);
 

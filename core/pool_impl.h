@@ -235,7 +235,8 @@ struct pool {
     pthread_mutex_t scan_lock;
     struct pool_scan_stats scan;
     uint64_t scan_bm_ds, scan_bm_obj, scan_bm_blkid; /* last data block scanned (bookmark) */
-    bool scan_cancel, scan_pause;                    /* atomic requests */
+    bool scan_cover_valid; /* leaves' scan_covered describe this import's scan (scrub.c) */
+    bool scan_cancel, scan_pause, scan_interrupt; /* requests to the running scan (atomics) */
     bool scan_dirty; /* atomic: the scan state changed; the next txg writes the pool directory */
 
     struct objset *mos;

@@ -58,11 +58,12 @@ pool_dir_encode(struct pool *p, uint8_t out[static POOL_DIR_SIZE])
     /* The scan state (scrub.c): resumable after an export or a crash. */
     pthread_mutex_lock(&p->scan_lock);
     const struct pool_scan_stats *sc = &p->scan;
-    const uint64_t scan[] = { (uint64_t)sc->state, (uint64_t)sc->kind, sc->min_birth,
-                              sc->max_txg,         sc->start_time,     sc->end_time,
-                              sc->to_examine,      sc->examined,       sc->blocks,
-                              sc->repaired_bytes,  sc->errors,         p->scan_bm_ds,
-                              p->scan_bm_obj,      p->scan_bm_blkid };
+    /* An interrupted scan is stored as running: the next import resumes it (and says so). */
+    int state = sc->state == POOL_SCAN_PAUSED && sc->interrupted ? POOL_SCAN_RUNNING : sc->state;
+    const uint64_t scan[] = { (uint64_t)state, (uint64_t)sc->kind, sc->min_birth,  sc->max_txg,
+                              sc->start_time,  sc->end_time,       sc->to_examine, sc->examined,
+                              sc->blocks,      sc->repaired_bytes, sc->errors,     p->scan_bm_ds,
+                              p->scan_bm_obj,  p->scan_bm_blkid };
     for (size_t i = 0; i < sizeof(scan) / sizeof(scan[0]); i++)
         le64_put(out + POOL_DIR_SCAN_OFF + 8 * i, scan[i]);
     pthread_mutex_unlock(&p->scan_lock);
@@ -90,6 +91,7 @@ pool_dir_decode(struct pool *p, const uint8_t in[static POOL_DIR_SIZE])
     struct pool_scan_stats *sc = &p->scan;
     /* A scan that was running when the pool went away resumes from its bookmark. */
     sc->state = scan[0] == POOL_SCAN_RUNNING ? POOL_SCAN_PAUSED : (int)scan[0];
+    sc->interrupted = scan[0] == POOL_SCAN_RUNNING;
     sc->kind = (int)scan[1];
     sc->min_birth = scan[2];
     sc->max_txg = scan[3];

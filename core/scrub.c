@@ -137,7 +137,8 @@ stop_requested(struct pool *p)
 {
     if (__atomic_load_n(&p->scan_cancel, __ATOMIC_RELAXED))
         return -ECANCELED;
-    if (__atomic_load_n(&p->scan_pause, __ATOMIC_RELAXED))
+    if (__atomic_load_n(&p->scan_pause, __ATOMIC_RELAXED) ||
+        __atomic_load_n(&p->scan_interrupt, __ATOMIC_RELAXED))
         return -EINTR;
     return 0;
 }
@@ -253,6 +254,22 @@ leaf_window(struct vdev *leaf, void *arg)
         w->min = lo;
 }
 
+/*
+ * Which leaves the walk repairs from its start (invariant 5): those usable now, and on a resume
+ * in this import those usable through every part of it. A device brought online in the middle
+ * missed the repairs of what was walked before, so its window is not settled.
+ */
+struct cover {
+    bool resume;
+};
+
+static void
+leaf_cover(struct vdev *leaf, void *arg)
+{
+    const struct cover *cv = arg;
+    leaf->scan_covered = vdev_leaf_usable(leaf) && (!cv->resume || leaf->scan_covered);
+}
+
 struct settle {
     uint64_t upto;
     bool changed;
@@ -262,7 +279,7 @@ static void
 leaf_settle(struct vdev *leaf, void *arg)
 {
     struct settle *st = arg;
-    if (!vdev_leaf_usable(leaf) || leaf->missed_txg_min == 0)
+    if (!vdev_leaf_usable(leaf) || !leaf->scan_covered || leaf->missed_txg_min == 0)
         return;
     vdev_leaf_clear_missed(leaf, st->upto);
     st->changed = st->changed || leaf->missed_txg_min == 0;
@@ -272,17 +289,23 @@ leaf_settle(struct vdev *leaf, void *arg)
 static int
 scan_begin(struct pool *p, int kind, bool *resume, uint64_t *repaired_base)
 {
-    *resume = p->scan.state == POOL_SCAN_PAUSED && p->scan.kind == kind;
+    uint64_t min_birth = 0;
+    if (kind == POOL_SCAN_RESILVER) {
+        struct window w = { 0 };
+        for (uint32_t i = 0; i < p->nvdevs; i++)
+            vdev_walk_leaves(p->vdevs[i], leaf_window, &w);
+        if (w.min == 0)
+            return -EALREADY; /* no device missed anything */
+        min_birth = w.min - 1;
+    }
+    /* A paused resilver resumes unless a device now misses older txgs than it covers. */
+    *resume = p->scan.state == POOL_SCAN_PAUSED && p->scan.kind == kind &&
+              (kind != POOL_SCAN_RESILVER || min_birth >= p->scan.min_birth);
+    struct cover cv = { *resume && p->scan_cover_valid };
+    for (uint32_t i = 0; i < p->nvdevs; i++)
+        vdev_walk_leaves(p->vdevs[i], leaf_cover, &cv);
+    p->scan_cover_valid = true;
     if (!*resume) {
-        uint64_t min_birth = 0;
-        if (kind == POOL_SCAN_RESILVER) {
-            struct window w = { 0 };
-            for (uint32_t i = 0; i < p->nvdevs; i++)
-                vdev_walk_leaves(p->vdevs[i], leaf_window, &w);
-            if (w.min == 0)
-                return -EALREADY; /* no device missed anything */
-            min_birth = w.min - 1;
-        }
         struct alloc_stats as;
         alloc_get_stats(p->alloc, &as);
         memset(&p->scan, 0, sizeof(p->scan));
@@ -294,8 +317,8 @@ scan_begin(struct pool *p, int kind, bool *resume, uint64_t *repaired_base)
     }
     p->scan.state = POOL_SCAN_RUNNING;
     p->scan.end_time = 0;
-    p->scan_cancel = false;
-    p->scan_pause = false;
+    p->scan.interrupted = false;
+    p->scan_cancel = p->scan_pause = p->scan_interrupt = false; /* requests act on a run */
     /* repaired_bytes counts from the scan's first start: subtract what was done before. */
     *repaired_base = pool_repaired_bytes(p) - p->scan.repaired_bytes;
     return 0;
@@ -397,6 +420,8 @@ scan(struct pool *p, int kind, struct err_msg *em)
                                      : POOL_SCAN_FAILED;
     if (rc != -EINTR)
         p->scan.end_time = (uint64_t)time(NULL);
+    p->scan.interrupted = rc == -EINTR && p->scan_interrupt;
+    p->scan_cancel = p->scan_pause = p->scan_interrupt = false;
     struct pool_scan_stats done = p->scan;
     __atomic_store_n(&p->scan_dirty, true, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&p->scan_lock);
@@ -436,17 +461,34 @@ pool_scrub_cancel(struct pool *p)
     pthread_mutex_lock(&p->scan_lock);
     if (p->scan.state == POOL_SCAN_PAUSED) {
         p->scan.state = POOL_SCAN_CANCELED; /* nothing runs: forget the paused one */
+        p->scan.interrupted = false;
         p->scan.end_time = (uint64_t)time(NULL);
         __atomic_store_n(&p->scan_dirty, true, __ATOMIC_RELAXED);
+    } else if (p->scan.state == POOL_SCAN_RUNNING) {
+        __atomic_store_n(&p->scan_cancel, true, __ATOMIC_RELAXED);
     }
-    __atomic_store_n(&p->scan_cancel, true, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&p->scan_lock);
+}
+
+static void
+request(struct pool *p, bool *flag)
+{
+    pthread_mutex_lock(&p->scan_lock);
+    if (p->scan.state == POOL_SCAN_RUNNING)
+        __atomic_store_n(flag, true, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&p->scan_lock);
 }
 
 void
 pool_scrub_pause(struct pool *p)
 {
-    __atomic_store_n(&p->scan_pause, true, __ATOMIC_RELAXED);
+    request(p, &p->scan_pause);
+}
+
+void
+pool_scrub_interrupt(struct pool *p)
+{
+    request(p, &p->scan_interrupt);
 }
 
 void

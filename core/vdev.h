@@ -80,6 +80,7 @@ struct vdev {
     uint64_t missed_since_cfg;                        /* import: the config's missed_since */
     uint32_t error_run; /* atomic: failed I/Os since the last success (invariant 5) */
     bool shell;         /* a retired interior vdev: vdev_free leaves its children alone */
+    bool scan_covered;  /* usable since the running scan began (scrub.c, scan_lock) */
 };
 
 /* ---- tree ---- */

@@ -791,6 +791,15 @@ Test(redundancy, small_volblocksize_on_raidz_is_refused_and_reservations_count_p
     cr_assert_geq(rsv, (64ull << 20) * 3 / 2);
     cr_assert_lt(rsv, (64ull << 20) * 17 / 10);
     cr_assert_eq(pool_export(p), 0);
+    /* On a raidz2 of five, 16K would take 36K (2.25x): a volume created without volblocksize
+     * gets 32K instead. */
+    teardown();
+    setup();
+    p = create("raidz2", 5);
+    cr_assert_eq(dsl_create(p, "tank/v", DSL_KIND_VOL, ok, 1, 0, &em), 0, "%s", em.text);
+    cr_assert_eq(dsl_get(p, "tank/v", "volblocksize", true, &out, &em), 0, "%s", em.text);
+    cr_assert_str_eq(out.value, "32768");
+    cr_assert_eq(pool_export(p), 0);
 }
 
 struct scrub_thread {
