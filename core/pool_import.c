@@ -149,10 +149,37 @@ cmp_ub_desc(const void *a, const void *b)
     return x->txg > y->txg ? -1 : x->txg < y->txg;
 }
 
+/*
+ * The device at the config's path hint, if it carries leaf `guid` of this pool: a device that
+ * joined by replace or attach after the caller's list of paths was written still imports.
+ */
+static struct vdev_backend *
+open_by_hint(const struct pool *p, const struct config_vdev *e)
+{
+    if (e->path[0] != '/')
+        return NULL;
+    struct vdev_file_opts fo = { .readonly = p->readonly, .direct = p->opts.direct_io };
+    struct vdev_backend *dev = NULL;
+    if (vdev_file_open(e->path, &fo, &dev) != 0)
+        return NULL;
+    struct pool_config *cfg = malloc(sizeof(*cfg));
+    unsigned valid = 0;
+    bool ours = cfg != NULL && label_read_config(dev, cfg, &valid) == 0 &&
+                cfg->pool_guid == p->guid && cfg->leaf_guid == e->guid;
+    free(cfg);
+    if (!ours) {
+        vdev_backend_close(dev);
+        return NULL;
+    }
+    log_info("pool '%s': found device %llu at '%s' (its path in the labels)", p->name,
+             (unsigned long long)e->guid, e->path);
+    return dev;
+}
+
 /* A leaf for config entry e, with its device if one of devs[] carries that guid (taken). */
 static struct vdev *
-import_leaf(const struct config_vdev *e, struct vdev_backend **devs, const uint64_t *dev_guid,
-            size_t n)
+import_leaf(const struct pool *p, const struct config_vdev *e, struct vdev_backend **devs,
+            const uint64_t *dev_guid, size_t n)
 {
     struct vdev_backend *dev = NULL;
     for (size_t d = 0; d < n && dev == NULL; d++) {
@@ -161,6 +188,8 @@ import_leaf(const struct config_vdev *e, struct vdev_backend **devs, const uint6
             devs[d] = NULL;
         }
     }
+    if (dev == NULL)
+        dev = open_by_hint(p, e);
     struct vdev *leaf = vdev_new_leaf(e->guid, dev, dev != NULL ? NULL : e->path);
     if (leaf == NULL)
         return NULL;
@@ -210,7 +239,7 @@ import_tree(struct pool *p, const struct pool_config *cfg, struct vdev_backend *
         if (e->type == VDEV_TYPE_LEAF) {
             if (e->nchildren != 0)
                 return err_msg_set(em, -ECORRUPT, "pool '%s': a leaf with children", p->name);
-            top = import_leaf(e, devs, dev_guid, n);
+            top = import_leaf(p, e, devs, dev_guid, n);
             if (top == NULL)
                 return -ENOMEM;
         } else if (e->type == VDEV_TYPE_MIRROR || e->type == VDEV_TYPE_RAIDZ) {
@@ -224,7 +253,7 @@ import_tree(struct pool *p, const struct pool_config *cfg, struct vdev_backend *
                     rc = ERR(-ECORRUPT);
                     break;
                 }
-                leaves[nl] = import_leaf(ce, devs, dev_guid, n);
+                leaves[nl] = import_leaf(p, ce, devs, dev_guid, n);
                 if (leaves[nl] == NULL)
                     rc = -ENOMEM;
                 else
@@ -279,6 +308,13 @@ import_tree(struct pool *p, const struct pool_config *cfg, struct vdev_backend *
     if (ntop == 0)
         return err_msg_set(em, -ECORRUPT, "pool '%s' has no top-level vdevs", p->name);
     return 0;
+}
+
+static void
+count_leaf(struct vdev *leaf, void *arg)
+{
+    (void)leaf;
+    (*(size_t *)arg)++;
 }
 
 struct ub_collect {
@@ -386,7 +422,18 @@ pool_import_backends(struct vdev_backend **devs, size_t n, const struct pool_imp
     rc = import_tree(p, best, devs, dev_guid, n, em);
     if (rc != 0)
         goto fail;
-    /* Step 2. */
+    /* Step 2 (leaves found by their path hints may outnumber the devices given). */
+    size_t nleaves = 0;
+    for (uint32_t i = 0; i < p->nvdevs; i++)
+        vdev_walk_leaves(p->vdevs[i], count_leaf, &nleaves);
+    if (nleaves > n) {
+        struct uberblock *more = realloc(ubs, MAX_UBERBLOCKS * nleaves * sizeof(*ubs));
+        if (more == NULL) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        ubs = more;
+    }
     struct ub_collect uc = { .ubs = ubs };
     for (uint32_t i = 0; i < p->nvdevs && uc.rc == 0; i++)
         vdev_walk_leaves(p->vdevs[i], collect_leaf_uberblocks, &uc);
@@ -487,7 +534,7 @@ pool_import(const char *const *paths, size_t n, const struct pool_import_opts *o
         if (pool_layout_is_keyword(paths[i]))
             continue; /* a layout as given to pool_create: only the devices matter */
         int rc = vdev_file_open(paths[i], &fo, &devs[ndevs]);
-        if (rc == -ENOENT && ndevs + 1 < n) {
+        if (rc == -ENOENT && n > 1) {
             log_warn("device '%s' is missing", paths[i]);
             continue; /* redundancy may cover it: import_tree decides */
         }

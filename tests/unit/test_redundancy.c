@@ -683,9 +683,10 @@ Test(redundancy, replace_rebuilds_the_new_device)
     cr_assert_eq(check_image(p, &im), 0);
     cr_assert_eq(pool_vdev_online(p, devpath[0], &em), 0, "%s", em.text);
     cr_assert_eq(pool_export(p), 0);
-    /* The replaced file is no longer part of the pool. */
+    /* The replaced file is no longer part of the pool; an import given the old list of devices
+     * finds the new one by the path in the labels. */
     unlink(devpath[1]);
-    const char *paths[] = { devpath[0], devpath[5] };
+    const char *paths[] = { devpath[0], devpath[1] };
     struct pool_import_opts io = { .tuning = { .arc_max_bytes = 32u << 20 } };
     cr_assert_eq(pool_import(paths, 2, &io, &p, &em), 0, "%s", em.text);
     struct pool_stats st;
