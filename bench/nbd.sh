@@ -8,6 +8,11 @@
 #
 #   bench/nbd.sh [--quick]        (BENCH_DIR=/tmp/lcpfs-bench by default; needs ~14 GiB there)
 #
+# BUILD=DIR uses (and builds) another Release build folder than build-release; LCPFSD=PATH runs
+# that lcpfsd binary and builds nothing (an older build, for a before/after in one run);
+# BENCH_ROWS is a regular expression selecting rows by name (e.g. 'seq read|nbdcopy');
+# BENCH_TRANSPORTS and BENCH_COPY_TRANSPORTS pick the transports of the fio and nbdcopy rows.
+#
 # The machine is shared and noisy: compare the ratios within one run, not absolute numbers
 # across runs (docs/BENCHMARKS.md).
 set -euo pipefail
@@ -21,10 +26,15 @@ SEQ_SIZE=$([ $QUICK = 1 ] && echo 512M || echo 2G)
 RAND_SECS=$([ $QUICK = 1 ] && echo 8 || echo 20)
 COPY_MB=$([ $QUICK = 1 ] && echo 512 || echo 2048)
 DIR=${BENCH_DIR:-/tmp/lcpfs-bench}
+BUILD=${BUILD:-build-release}
+ROWS=${BENCH_ROWS:-.}
 
 ./scripts/deps.sh test >/dev/null
-cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-cmake --build build-release -j "$(nproc)" --target lcpfsd >/dev/null
+if [ -z "${LCPFSD:-}" ]; then
+    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
+    cmake --build "$BUILD" -j "$(nproc)" --target lcpfsd >/dev/null
+    LCPFSD=$BUILD/bin/lcpfsd
+fi
 
 rm -rf "$DIR"
 mkdir -p "$DIR"
@@ -61,7 +71,7 @@ P_QT=$(free_port)
 start_lcpfsd() { # port, extra args
     local port=$1
     shift
-    build-release/bin/lcpfsd -o "server.data-dir=$DIR/lcpfs-$port" -o "nbd.listen=127.0.0.1:$port" \
+    "$LCPFSD" -o "server.data-dir=$DIR/lcpfs-$port" -o "nbd.listen=127.0.0.1:$port" \
         -o pool.tank.create-size=8G -o pool.tank.default-volume-size=4G \
         -o "nbd.unix=$DIR/lcpfs-$port.sock" "$@" >"$DIR/lcpfsd-$port.log" 2>&1 &
     PIDS+=($!)
@@ -150,6 +160,7 @@ printf '%-36s %10s %10s %10s %9s %9s\n' "row" "lcpfsd" "nbdkit" "qemu-nbd" "/nbd
 row() { # name, then a command template with URI placeholder, servers
     local name=$1 transport=$2
     shift 2
+    [[ $name =~ $ROWS ]] || return 0
     local vals=()
     for srv in lcpfsd nbdkit qemu-nbd; do
         local u

@@ -21,7 +21,9 @@
 #define NBD_SRV_MAX_BUFFERED   (64u << 20)
 #define NBD_SRV_MAX_PAYLOAD    (32u << 20)
 #define NBD_SRV_MAX_SESSIONS   4096
-#define NBD_SRV_MAX_META       16 /* contexts one connection may select */
+#define NBD_SRV_IO_CHUNK       (4u << 20) /* bytes per socket write call, at most */
+#define NBD_SRV_SNDBUF         (4 << 20)  /* SO_SNDBUF asked for each connection */
+#define NBD_SRV_MAX_META       16         /* contexts one connection may select */
 
 struct srv;
 struct nbd_server;

@@ -73,10 +73,11 @@ struct nbd_session {
     bool no_zeroes, structured, tls_active;
     unsigned inflight; /* jobs running for this session */
     bool read_paused;
-    bool peer_gone;         /* EOF or error: replies are dropped */
-    bool free_scheduled;    /* a reap callback will free it */
-    struct event *deadline; /* negotiation must end by then (NBD_SRV_HANDSHAKE_SECS) */
-    uint64_t reading_bytes; /* data of READs in flight (backpressure) */
+    bool peer_gone;                    /* EOF or error: replies are dropped */
+    bool free_scheduled;               /* a reap callback will free it */
+    struct event *deadline;            /* negotiation must end by then (NBD_SRV_HANDSHAKE_SECS) */
+    uint64_t reading_bytes;            /* data of READs in flight (backpressure) */
+    uint64_t reads_loop, reads_worker; /* READs served on the loop thread / by a worker */
     /* option being handled */
     struct nbd_opt_header oh;
     struct workq_job opt_job;
@@ -96,6 +97,8 @@ struct nbd_session {
     struct srv_pool *sp;
     struct nbd_export_facts facts;
     struct nbd_request cur; /* WRITE whose payload is awaited */
+    uint8_t *payload;       /* its bytes so far (plain sockets: read straight from the fd) */
+    uint32_t payload_got;   /* bytes of payload filled */
     struct nbd_session *prev, *next;
 };
 
