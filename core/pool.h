@@ -215,6 +215,8 @@ int pool_resilver(struct pool *p, struct err_msg *em);
 void pool_scrub_cancel(struct pool *p);
 void pool_scrub_pause(struct pool *p);
 void pool_scrub_interrupt(struct pool *p);
+/* Whether a usable device misses writes (pool_resilver has work). */
+bool pool_needs_resilver(struct pool *p);
 /* The running or last scrub of this import. */
 void pool_get_scan(struct pool *p, struct pool_scan_stats *out);
 

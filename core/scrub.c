@@ -249,6 +249,8 @@ static void
 leaf_window(struct vdev *leaf, void *arg)
 {
     struct window *w = arg;
+    if (!vdev_leaf_usable(leaf))
+        return; /* nothing can be written to it now: its window waits for it */
     uint64_t lo = __atomic_load_n(&leaf->missed_txg_min, __ATOMIC_RELAXED);
     if (lo != 0 && (w->min == 0 || lo < w->min))
         w->min = lo;
@@ -489,6 +491,15 @@ void
 pool_scrub_interrupt(struct pool *p)
 {
     request(p, &p->scan_interrupt);
+}
+
+bool
+pool_needs_resilver(struct pool *p)
+{
+    struct window w = { 0 };
+    for (uint32_t i = 0; i < p->nvdevs; i++)
+        vdev_walk_leaves(p->vdevs[i], leaf_window, &w);
+    return w.min != 0;
 }
 
 void

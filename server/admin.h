@@ -50,6 +50,8 @@ int admin_pool_offline(struct srv *s, json_t *args, json_t **result, struct err_
 int admin_pool_online(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
 int admin_pool_replace(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
 int admin_pool_clear(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
+int admin_pool_attach(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
+int admin_pool_detach(struct srv *s, json_t *args, json_t **result, struct err_msg *em);
 
 /* exports.c: the NBD export table as the admin API sees it. */
 int admin_exports_list(struct srv *s, json_t *args, json_t **result, struct err_msg *em);

@@ -417,6 +417,8 @@ admin_pool_scrub(struct srv *s, json_t *args, json_t **result, struct err_msg *e
         return rc;
     if (json_is_true(json_object_get(args, "stop")))
         rc = srv_pool_scan_cancel(sp, em);
+    else if (json_is_true(json_object_get(args, "pause")))
+        rc = srv_pool_scan_pause(sp, em);
     else
         rc = srv_pool_scan(sp, POOL_SCAN_SCRUB, em);
     srv_pool_unpin(s, sp);
@@ -487,6 +489,39 @@ admin_pool_replace(struct srv *s, json_t *args, json_t **result, struct err_msg 
     else
         *result = json_null();
     srv_pool_unpin(s, sp);
+    return rc;
+}
+
+int
+admin_pool_attach(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
+{
+    const char *dev, *nw = json_string_value(json_object_get(args, "new"));
+    if (nw == NULL || nw[0] != '/')
+        return err_msg_set(em, -EINVAL, "argument 'new' must be an absolute path");
+    int rc;
+    struct srv_pool *sp = pin_pool_dev(s, args, "device", &dev, em, &rc);
+    if (sp == NULL)
+        return rc;
+    rc = pool_vdev_attach(sp->pool, dev, nw, em);
+    if (rc == 0)
+        rc = start_resilver(sp, "a device was attached", result, em);
+    else
+        *result = json_null();
+    srv_pool_unpin(s, sp);
+    return rc;
+}
+
+int
+admin_pool_detach(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
+{
+    const char *dev;
+    int rc;
+    struct srv_pool *sp = pin_pool_dev(s, args, "device", &dev, em, &rc);
+    if (sp == NULL)
+        return rc;
+    rc = pool_vdev_detach(sp->pool, dev, em);
+    srv_pool_unpin(s, sp);
+    *result = json_null();
     return rc;
 }
 

@@ -597,6 +597,8 @@ static const struct verb verbs[] = {
     { "pool.online", admin_pool_online },
     { "pool.replace", admin_pool_replace },
     { "pool.clear", admin_pool_clear },
+    { "pool.attach", admin_pool_attach },
+    { "pool.detach", admin_pool_detach },
     { "exports", admin_exports_list },
 };
 

@@ -73,8 +73,21 @@ srv_pool_add(struct srv *s, struct pool *p, const char *const *vdevs, size_t nvd
         free(sp->vdevs);
         pthread_mutex_destroy(&sp->scan_lock);
         free(sp);
+        return rc;
     }
-    return rc;
+    /* Like zpool import: a scan the last export or crash interrupted goes on, and devices that
+     * came back having missed writes are resilvered. */
+    struct pool_scan_stats sc;
+    pool_get_scan(p, &sc);
+    struct err_msg em = { 0 };
+    int kind = -1;
+    if (sc.state == POOL_SCAN_PAUSED && sc.interrupted)
+        kind = sc.kind;
+    else if (pool_needs_resilver(p))
+        kind = POOL_SCAN_RESILVER;
+    if (kind >= 0 && srv_pool_scan(sp, kind, &em) != 0)
+        log_warn("pool '%s': %s", sp->name, em.text);
+    return 0;
 }
 
 /* ---- background scans ------------------------------------------------------------------------ */
@@ -183,8 +196,14 @@ srv_pool_scan_cancel(struct srv_pool *sp, struct err_msg *em)
                          "pool '%s' is being resilvered; a resilver cannot be "
                          "canceled",
                          sp->name);
-    else if (sp->scan_cur != POOL_SCAN_SCRUB)
-        rc = err_msg_set(em, -ENOENT, "there is no active scrub on pool '%s'", sp->name);
+    else if (sp->scan_cur != POOL_SCAN_SCRUB) {
+        struct pool_scan_stats sc;
+        pool_get_scan(sp->pool, &sc);
+        if (sc.state == POOL_SCAN_PAUSED && sc.kind == POOL_SCAN_SCRUB)
+            pool_scrub_cancel(sp->pool); /* a paused scrub: forget it */
+        else
+            rc = err_msg_set(em, -ENOENT, "there is no active scrub on pool '%s'", sp->name);
+    }
     /*
      * pool_scrub clears the cancel flag when it starts: repeat the cancel (under scan_lock, so
      * it can never reach a scan queued after this one) until the scrub has returned.
@@ -201,6 +220,28 @@ srv_pool_scan_cancel(struct srv_pool *sp, struct err_msg *em)
     return rc;
 }
 
+int
+srv_pool_scan_pause(struct srv_pool *sp, struct err_msg *em)
+{
+    int rc = 0;
+    pthread_mutex_lock(&sp->scan_lock);
+    if (sp->scan_next == POOL_SCAN_SCRUB)
+        sp->scan_next = -1;
+    else if (sp->scan_cur != POOL_SCAN_SCRUB)
+        rc = err_msg_set(em, -ENOENT, "there is no scrub running on pool '%s'", sp->name);
+    /* Repeated until the scrub has returned: a request reaches a running scan only. */
+    for (int i = 0; rc == 0 && sp->scan_cur == POOL_SCAN_SCRUB && i < 2000; i++) {
+        pool_scrub_pause(sp->pool);
+        pthread_mutex_unlock(&sp->scan_lock);
+        nap_ms(5);
+        pthread_mutex_lock(&sp->scan_lock);
+    }
+    pthread_mutex_unlock(&sp->scan_lock);
+    if (rc == 0)
+        log_info("pool '%s': scrub paused by the administrator", sp->name);
+    return rc;
+}
+
 bool
 srv_pool_scan_busy(struct srv_pool *sp, int *kind)
 {
@@ -211,7 +252,7 @@ srv_pool_scan_busy(struct srv_pool *sp, int *kind)
     return busy;
 }
 
-/* Cancels the scan of a pool being removed and joins its thread (before pool_export). */
+/* Interrupts the scan of a pool being removed and joins its thread (before pool_export). */
 static void
 scan_shutdown(struct srv_pool *sp)
 {
@@ -224,7 +265,9 @@ scan_shutdown(struct srv_pool *sp)
             log_info("pool '%s': stopping the %s to export the pool", sp->name,
                      scan_name(sp->scan_cur));
         logged = true;
-        pool_scrub_cancel(sp->pool); /* again and again: see srv_pool_scan_cancel */
+        /* Interrupted, not canceled: the next import resumes it. Repeated until the thread
+         * left the scan (a request reaches a running scan only). */
+        pool_scrub_interrupt(sp->pool);
         pthread_mutex_unlock(&sp->scan_lock);
         nap_ms(5);
         pthread_mutex_lock(&sp->scan_lock);

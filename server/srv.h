@@ -85,6 +85,8 @@ int srv_pool_scan(struct srv_pool *sp, int kind, struct err_msg *em);
  * no scrub runs, -EBUSY when a resilver runs (it cannot be canceled).
  */
 int srv_pool_scan_cancel(struct srv_pool *sp, struct err_msg *em);
+/* Pauses the running scrub where it is (`pool scrub` resumes it). -ENOENT if none runs. */
+int srv_pool_scan_pause(struct srv_pool *sp, struct err_msg *em);
 /* Whether the pool's scan thread is running or has a scan queued. */
 bool srv_pool_scan_busy(struct srv_pool *sp, int *kind);
 

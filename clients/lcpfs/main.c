@@ -288,8 +288,8 @@ static const struct {
     { "pool", cmd_pool,
       "pool create [-s size] name [mirror|raidz[1-3]] dev... | import [-r] dev... | export [-f] "
       "name | list [-H] [-p] [-j] [name] | status [-v] [-x] [-j] [name] | add name dev... | "
-      "scrub [-s] name | offline name dev... | online name dev... | replace name old new | clear "
-      "name [dev]" },
+      "scrub [-s|-p] name | offline name dev... | online name dev... | replace name old new | "
+      "attach name dev new | detach name dev | clear name [dev]" },
     { "create", cmd_create, "create [-p] [-s] [-V size] [-b blocksize] [-o prop=value]... name" },
     { "destroy", cmd_destroy, "destroy [-r] [-R] [-f] name" },
     { "snapshot", cmd_snapshot, "snapshot dataset@name..." },

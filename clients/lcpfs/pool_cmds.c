@@ -478,13 +478,18 @@ pool_cmd_status(struct cli *c, int argc, char **argv)
 static int
 pool_cmd_scrub(struct cli *c, int argc, char **argv)
 {
-    bool stop = false;
+    bool stop = false, pause = false;
     int opt;
-    while ((opt = getopt(argc, argv, "s")) != -1) {
-        if (opt != 's')
+    while ((opt = getopt(argc, argv, "sp")) != -1) {
+        if (opt == 's')
+            stop = true;
+        else if (opt == 'p')
+            pause = true;
+        else
             return CLI_USAGE;
-        stop = true;
     }
+    if (stop && pause)
+        return cli_usage(c, "pool scrub takes -s (stop) or -p (pause), not both");
     if (optind >= argc)
         return cli_usage(c, "pool scrub takes at least one pool");
     int rc = CLI_OK;
@@ -492,6 +497,7 @@ pool_cmd_scrub(struct cli *c, int argc, char **argv)
         json_t *args = json_object(), *r;
         json_object_set_new(args, "name", json_string(argv[i]));
         json_object_set_new(args, "stop", json_boolean(stop));
+        json_object_set_new(args, "pause", json_boolean(pause));
         rc = cli_call(c, "pool.scrub", args, &r);
         json_decref(r);
     }
@@ -541,6 +547,28 @@ pool_cmd_replace(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+/* pool attach NAME DEVICE NEW: NEW mirrors DEVICE. */
+static int
+pool_cmd_attach(struct cli *c, int argc, char **argv)
+{
+    if (argc != 4)
+        return cli_usage(c, "pool attach takes a pool, a device in it and the new device");
+    json_t *args = json_object(), *r;
+    json_object_set_new(args, "name", json_string(argv[1]));
+    json_object_set_new(args, "device", device_arg(argv[2]));
+    json_object_set_new(args, "new", abs_path(argv[3]));
+    int rc = cli_call(c, "pool.attach", args, &r);
+    json_decref(r);
+    return rc;
+}
+
+static int
+pool_cmd_detach(struct cli *c, int argc, char **argv)
+{
+    return argc == 3 ? pool_cmd_devices(c, argc, argv, "pool.detach")
+                     : cli_usage(c, "pool detach takes a pool and one device of a mirror");
+}
+
 static int
 pool_cmd_clear(struct cli *c, int argc, char **argv)
 {
@@ -559,7 +587,8 @@ int
 cmd_pool(struct cli *c, int argc, char **argv)
 {
     static const char verbs[] =
-        "create, import, export, list, status, add, scrub, offline, online, replace, clear";
+        "create, import, export, list, status, add, scrub, offline, online, replace, attach, "
+        "detach, clear";
     if (argc < 2)
         return cli_usage(c, "pool needs a verb: %s", verbs);
     static const struct {
@@ -570,6 +599,7 @@ cmd_pool(struct cli *c, int argc, char **argv)
                 { "status", pool_cmd_status }, { "add", pool_cmd_add },
                 { "scrub", pool_cmd_scrub },   { "offline", pool_cmd_offline },
                 { "online", pool_cmd_online }, { "replace", pool_cmd_replace },
+                { "attach", pool_cmd_attach }, { "detach", pool_cmd_detach },
                 { "clear", pool_cmd_clear } };
     for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++)
         if (strcmp(argv[1], sub[i].name) == 0) {
