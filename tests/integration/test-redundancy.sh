@@ -4,8 +4,9 @@
 # resilvers them, a scrub finds and repairs damage dd'd into one device (which NBD reads never
 # see), `pool clear` resets the counters, `pool replace` rebuilds onto a new file, and refusals
 # (a third offline device, a second scrub, unknown devices) fail with exit 1 and a clear message.
-# Scrubs stopped by `pool export` and by SIGTERM end cleanly. A mirror pool is made with
-# `lcpfs pool create` (layout keywords pass through) and imported back.
+# Scrubs stopped by `pool export` and by SIGTERM end cleanly (and resume at the next start). A
+# mirror pool is made with `lcpfs pool create` (layout keywords pass through), imported back,
+# grown to three sides with `pool attach` and shrunk to a plain device with `pool detach`.
 source "$(dirname "$0")/lib.sh"
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || {
     echo "SKIP: python3 nbd module (libnbd) missing"
@@ -177,16 +178,28 @@ check "scrub the mirror" "$L" pool scrub second
 check "export while a scrub may run" timeout 30 "$L" pool export second
 check "import with the layout words" "$L" pool import mirror "$D/m1.vdev" "$D/m2.vdev"
 check "imported mirror is ONLINE" test "$(pj second "d['state'], len(d['vdevs'][0]['children'])")" = "ONLINE 2"
+truncate -s 64M "$D/m3.vdev"
+check "attach a third side" "$L" pool attach second "$D/m1.vdev" "$D/m3.vdev"
+wait_scan second
+check "three-way mirror resilvered" test "$(pj second "len(d['vdevs'][0]['children']), d['scan']['function'], d['scan']['state'], d['scan']['errors']")" = "3 resilver finished 0"
+check "detach the first side" "$L" pool detach second "$D/m1.vdev"
+check "detach down to a plain device" "$L" pool detach second "$D/m2.vdev"
+check "a plain device is left" test "$(pj second "d['vdevs'][0]['type'], d['vdevs'][0]['name']")" = "disk $D/m3.vdev"
+check "detach from a plain device: exit 1" bash -c "! $L pool detach second $D/m3.vdev 2>$DIR/err && grep -q 'only devices of a mirror' $DIR/err"
 check "export the mirror" "$L" pool export second
 
 # ---- SIGTERM during a scrub; the data after a restart (cold cache) ---------------------------------
 check "scrub before SIGTERM" "$L" pool scrub tank
 stop_daemon
 grep -q "stopping the scrub to export" "$DIR/lcpfsd.log" && echo "(the scrub was stopped by SIGTERM)"
-# The daemon imports the devices its configuration lists: f took d's place.
-sed -i 's/d\.vdev/f.vdev/' "$DIR/lcpfsd.conf"
+# The configuration still lists d: f, which took its place, is found at the path in the labels.
 start_daemon -c "$DIR/lcpfsd.conf"
-check "ONLINE after the restart" test "$(pj tank "d['state']")" = ONLINE
+check "ONLINE after the restart, with f found by its label path" test "$(pj tank "d['state'], $(leaf 3)['name']")" = "ONLINE $D/f.vdev"
+if grep -q "stopping the scrub to export" "$DIR/lcpfsd.log"; then
+    check "the scrub SIGTERM interrupted resumes at the start" grep -q "pool 'tank': scrub resumed" "$DIR/lcpfsd.log"
+    wait_scan tank
+    check "the interrupted scrub resumed and finished" test "$(pj tank "d['scan']['function'], d['scan']['state']")" = "scrub finished"
+fi
 check "data after the restart" nbdio verify "$DIR/pat"
 stop_daemon
 finish
