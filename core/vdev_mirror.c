@@ -3,7 +3,7 @@
  * vdev_mirror: a top-level whose children each hold the whole address space.
  *
  * Writes go to every usable child and succeed when one child took them (the others have the txg
- * in their missed window for resilver). Reads start at a child chosen by the 1 MiB region of the
+ * in their missed window for resilver). Reads start at a child chosen by the 16 MiB region of the
  * address space (sequential streams keep read-ahead, different regions spread over devices), and
  * move to the next child on an I/O error or a checksum failure; the first copy that verifies is
  * returned and written back over every copy that failed.
@@ -16,14 +16,14 @@
 #include "core/pool_impl.h"
 #include "core/vdev.h"
 
-#define MIRROR_REGION_SHIFT 20
+#define MIRROR_REGION_SHIFT 24
 
 int
 vdev_mirror_read(struct pool *p, struct vdev *vd, uint64_t off, const struct blkptr *bp, void *buf,
                  size_t dsize)
 {
     uint32_t n = vd->nchildren;
-    /* Spread by 1 MiB regions of the address space: a sequential stream stays on one device
+    /* Spread by 16 MiB regions of the address space: a sequential stream stays on one device
      * for a while (its read-ahead keeps working), different regions go to different devices. */
     uint32_t start = (uint32_t)((off >> MIRROR_REGION_SHIFT) % n);
     uint64_t failed = 0; /* bit per child index */

@@ -163,6 +163,27 @@ check "scrub after the replace" "$L" pool scrub tank
 wait_scan tank
 check "the new device lacked nothing" test "$(pj tank "d['scan']['state'], d['scan']['repaired'], d['scan']['errors']")" = "finished 0 0"
 
+# ---- damage beyond the parity budget: an error, never wrong data -----------------------------------
+check "a raidz1 pool" "$L" pool create -s 64M third raidz1 "$D/t1.vdev" "$D/t2.vdev" "$D/t3.vdev"
+check "a volume on it" "$L" create -V 16M -o nbd:export=on third/v
+U3=$(URI third/v)
+pattern "$DIR/pat3" $((SEED + 3))
+head -c $((16 << 20)) "$DIR/pat3" >"$DIR/pat3s"
+check "write 16 MiB" /usr/bin/python3 "$DIR/nbdio.py" "$U3" write "$DIR/pat3s" 0 $((16 << 20))
+check "export third" "$L" pool export third
+# The same 4 MiB of two of the three devices, where the data is: two columns of every stripe there.
+for t in t1 t2; do
+    dd if=/dev/urandom of="$D/$t.vdev" bs=1M seek=6 count=4 conv=notrunc status=none
+done
+check "import third" "$L" pool import "$D/t1.vdev" "$D/t2.vdev" "$D/t3.vdev"
+rc=0
+/usr/bin/python3 "$DIR/nbdio.py" "$U3" verify "$DIR/pat3s" 2>"$DIR/err" || rc=$?
+check "the NBD read fails with an I/O error, not wrong data" bash -c "[ $rc -ne 0 ] && grep -qi 'input/output error' $DIR/err"
+"$L" pool status -v third >"$DIR/st"
+check "status -v names the damaged volume" grep -qE '^ +third/v: object 1, level 0, block [0-9]+' "$DIR/st"
+check "errors: line" grep -q '^errors: Permanent errors have been detected' "$DIR/st"
+check "export third" "$L" pool export -f third
+
 # ---- refusals -----------------------------------------------------------------------------------
 check "offline an unknown device: exit 1" bash -c "$L pool offline tank $D/nosuch.vdev 2>$DIR/err; test \$? -eq 1 && grep -q \"no device '$D/nosuch.vdev' in pool 'tank'\" $DIR/err"
 check "online an unknown guid: exit 1" bash -c "! $L pool online tank 12345 2>$DIR/err && grep -q \"no device '12345'\" $DIR/err"
