@@ -147,6 +147,21 @@ write_image(struct pool *p, struct dataset_img *im)
     cr_assert_eq(pool_sync(p, NULL), 0);
 }
 
+/* Overwrites im->obj (already created) with im's data, committed. */
+static void
+rewrite_image(struct pool *p, struct dataset_img *im)
+{
+    struct tx tx;
+    for (int b = 0; b < im->nblk; b++) {
+        cr_assert_eq(tx_assign(p, im->blksz, &tx), 0);
+        cr_assert_eq(obj_write(pool_root_objset(p), &tx, im->obj, (uint64_t)b * im->blksz,
+                               im->blksz, im->data + (size_t)b * im->blksz),
+                     0);
+        tx_commit(&tx);
+    }
+    cr_assert_eq(pool_sync(p, NULL), 0);
+}
+
 /* Reads everything back; returns how many blocks failed (and asserts none is wrong). */
 static int
 check_image(struct pool *p, const struct dataset_img *im)
@@ -234,6 +249,26 @@ damage(int dev, uint64_t off, size_t size, int kind, uint64_t *s)
     free(orig);
 }
 
+/* A stale fault: the older version's bytes (from the snapshot's block) over the current one. */
+static void
+stale_copy(int from_dev, uint64_t from_off, int to_dev, uint64_t to_off, size_t size)
+{
+    uint8_t *b = malloc(size), *cur = malloc(size);
+    int fd = open(devpath[from_dev], O_RDONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pread(fd, b, size, (off_t)(from_off + VDEV_DATA_START)), (ssize_t)size);
+    close(fd);
+    fd = open(devpath[to_dev], O_RDWR);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pread(fd, cur, size, (off_t)(to_off + VDEV_DATA_START)), (ssize_t)size);
+    if (memcmp(b, cur, size) == 0)
+        b[0] ^= 1; /* never a no-op */
+    cr_assert_eq(pwrite(fd, b, size, (off_t)(to_off + VDEV_DATA_START)), (ssize_t)size);
+    close(fd);
+    free(b);
+    free(cur);
+}
+
 struct counts {
     uint64_t cksum, read, write, top_cksum, repaired;
 };
@@ -263,9 +298,20 @@ damage_and_heal(const char *kw, int ndev, unsigned budget, uint64_t seed)
     fprintf(stderr, "%s x%d, budget %u columns per block, seed %llu\n", kw, ndev, budget,
             (unsigned long long)seed);
     struct pool *p = create(kw, ndev);
-    struct dataset_img im = { .blksz = 16384, .nblk = 400 };
+    /* An older version of every block, kept by a snapshot: the "stale" faults put its bytes
+     * where the current version lives (what a device that lost recent writes would return). */
+    struct dataset_img old = { .blksz = 16384, .nblk = 400 };
+    fill_image(&old, seed + 1000);
+    write_image(p, &old);
+    struct bp_list *lold = calloc(1, sizeof(*lold));
+    lold->obj = old.obj;
+    collect_bps(p, lold);
+    struct err_msg em = { 0 };
+    const char *snap[] = { "tank@old" };
+    cr_assert_eq(dsl_snapshot(p, snap, 1, &em), 0, "%s", em.text);
+    struct dataset_img im = { .blksz = 16384, .nblk = 400, .obj = old.obj };
     fill_image(&im, seed);
-    write_image(p, &im);
+    rewrite_image(p, &im);
     cr_assert_eq(pool_export(p), 0);
     p = import(ndev, 0);
     struct bp_list *l = calloc(1, sizeof(*l));
@@ -285,11 +331,10 @@ damage_and_heal(const char *kw, int ndev, unsigned budget, uint64_t seed)
     for (int i = 0; i < ndev; i++)
         paths[i] = devpath[i];
     struct pool_import_opts ro = { .readonly = true, .tuning = { .arc_max_bytes = 16u << 20 } };
-    struct err_msg em = { 0 };
     cr_assert_eq(pool_import(paths, (size_t)ndev, &ro, &probe, &em), 0, "%s", em.text);
     struct {
-        int dev;
-        uint64_t off;
+        int dev, stale_dev;
+        uint64_t off, stale_off;
         size_t size;
     } *faults = calloc(200, sizeof(*faults));
     while (injected < 200 && tries++ < 100000) {
@@ -304,17 +349,44 @@ damage_and_heal(const char *kw, int ndev, unsigned budget, uint64_t seed)
         unsigned c = (unsigned)(rnd(&s) % nc);
         if (hit[b] & (1ull << c))
             continue;
+        /* The same column of the block's older version, when it has one that large. */
+        int stale_dev = -1;
+        uint64_t stale_off = 0;
+        for (int k = 0; k < lold->n; k++) {
+            if (lold->blkid[k] != l->blkid[b])
+                continue;
+            const struct blkptr *ob = &lold->bp[k];
+            struct vdev_column oc[VDEV_MAX_CHILDREN];
+            unsigned on = vdev_block_columns(probe->vdevs[ob->dva[0].vdev], ob->dva[0].offset,
+                                             dsize_of(probe, ob), oc);
+            if (c < on && oc[c].size >= cols[c].size) {
+                stale_dev = (int)oc[c].child;
+                stale_off = oc[c].off;
+            }
+        }
         hit[b] |= 1ull << c;
         per_block[b]++;
         faults[injected].dev = (int)cols[c].child;
         faults[injected].off = cols[c].off;
         faults[injected].size = cols[c].size;
+        faults[injected].stale_dev = stale_dev;
+        faults[injected].stale_off = stale_off;
         injected++;
     }
     pool_close(probe);
     cr_assert_eq(injected, 200);
-    for (int i = 0; i < injected; i++)
-        damage(faults[i].dev, faults[i].off, faults[i].size, i % 4, &s);
+    int stale = 0;
+    for (int i = 0; i < injected; i++) {
+        if (i % 4 == 3 && faults[i].stale_dev >= 0) {
+            stale_copy(faults[i].stale_dev, faults[i].stale_off, faults[i].dev, faults[i].off,
+                       faults[i].size);
+            stale++;
+        } else {
+            damage(faults[i].dev, faults[i].off, faults[i].size, i % 3, &s);
+        }
+    }
+    fprintf(stderr, "%d of the faults are stale older versions of the block\n", stale);
+    cr_assert_gt(stale, 20);
 
     /* Every read returns the right data while the damage is there. */
     p = import(ndev, 0);
@@ -357,7 +429,9 @@ damage_and_heal(const char *kw, int ndev, unsigned budget, uint64_t seed)
     free(per_block);
     free(hit);
     free(l);
+    free(lold);
     free(im.data);
+    free(old.data);
 }
 
 Test(redundancy, mirror2_heals_200_faults)
