@@ -139,12 +139,18 @@ zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
         }
     }
     uint32_t psize;
+    const uint8_t *src = phys; /* the bytes written: phys, or data itself when stored raw */
     if (clen > 0) {
         psize = (uint32_t)clen;
         out->comp = zp->compress;
         out->comp_level = zp->comp_level;
     } else {
-        memcpy(phys, data, lsize);
+        /* Stored raw: a block that fills whole allocation units is written from the caller's
+         * buffer (no copy); only a ragged tail needs the zero-padded copy. */
+        if (lsize % unit == 0)
+            src = data;
+        else
+            memcpy(phys, data, lsize);
         psize = lsize;
         out->comp = COMPRESS_OFF;
     }
@@ -168,8 +174,9 @@ zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
         ck = CKSUM_XXH3; /* metadata is always checksummed */
     out->cksum = ck;
     size_t dsize = roundup_u64(psize, unit);
-    memset(phys + psize, 0, dsize - psize);
-    int rc = cksum_compute(ck, phys, psize, out->cksum_val);
+    if (src == phys)
+        memset(phys + psize, 0, dsize - psize);
+    int rc = cksum_compute(ck, src, psize, out->cksum_val);
     if (rc != 0)
         goto out;
 
@@ -187,7 +194,7 @@ zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
             arc_key_of(old, &key);
             arc_remove(p->arc, &key); /* invariant 3 */
             for (int c = 0; c < bp_ndvas(old); c++) {
-                rc = vdev_write(p, &old->dva[c], txg, phys, dsize);
+                rc = vdev_write(p, &old->dva[c], txg, src, dsize);
                 if (rc != 0)
                     goto out;
                 out->dva[c] = old->dva[c];
@@ -196,7 +203,7 @@ zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
             goto out;
         }
     }
-    rc = write_copies(p, txg, phys, dsize, zp->copies, zp->metadata, out);
+    rc = write_copies(p, txg, src, dsize, zp->copies, zp->metadata, out);
 out:
     free(phys);
     return rc;
