@@ -222,6 +222,7 @@ struct stress {
     const char *dir;
     uint64_t seconds, seed, max_kills, dev_mib;
     unsigned ndevs;
+    const char *layout; /* NULL: a stripe; else mirror, raidz1, raidz2 or raidz3 over all devices */
     bool verbose, keep;
 
     char paths[MAX_DEVS][PATH_MAX];
@@ -279,7 +280,13 @@ stress_create_pool(struct stress *st)
                            .arc_max_bytes = MiB(8) };
     struct pool *p = NULL;
     struct err_msg em = { 0 };
-    int rc = pool_create(POOL_NAME, st->pathv, st->ndevs, &o, &p, &em);
+    const char *words[MAX_DEVS + 1];
+    size_t nwords = 0;
+    if (st->layout != NULL)
+        words[nwords++] = st->layout;
+    for (unsigned i = 0; i < st->ndevs; i++)
+        words[nwords++] = st->pathv[i];
+    int rc = pool_create(POOL_NAME, words, nwords, &o, &p, &em);
     if (rc != 0) {
         fprintf(stderr, "lcpfs-stress: cannot create pool in '%s': %s\n", st->dir, em.text);
         return rc;
@@ -741,33 +748,41 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: lcpfs-stress --dir DIR --seconds N --seed S [--kills K] [--devices D]\n"
-               "                    [--dev-size MiB] [--keep] [--verbose]\n"
+               "                    [--dev-size MiB] [--layout mirror|raidz1|raidz2|raidz3]\n"
+               "                    [--keep] [--verbose]\n"
                "  Crash-consistency stress: a child runs a random object and dataset workload\n"
                "  (snapshots, clones, rollback, destroy, promote, holds) on a pool of D file\n"
                "  vdevs in DIR and is SIGKILLed at random; after each kill the pool is verified\n"
                "  and compared with a model of every reported operation.\n"
-               "  Runs N seconds, or until K kills when --kills is given.\n");
+               "  Runs N seconds, or until K kills when --kills is given. --layout groups the\n"
+               "  D devices into one mirror or RAID-Z (default: a stripe).\n");
 }
 
 static int
 parse_args(struct stress *st, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "dir", required_argument, NULL, 'd' },     { "seconds", required_argument, NULL, 't' },
-        { "seed", required_argument, NULL, 's' },    { "kills", required_argument, NULL, 'k' },
-        { "devices", required_argument, NULL, 'n' }, { "dev-size", required_argument, NULL, 'z' },
-        { "keep", no_argument, NULL, 'K' },          { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+        { "dir", required_argument, NULL, 'd' },
+        { "seconds", required_argument, NULL, 't' },
+        { "seed", required_argument, NULL, 's' },
+        { "kills", required_argument, NULL, 'k' },
+        { "devices", required_argument, NULL, 'n' },
+        { "dev-size", required_argument, NULL, 'z' },
+        { "keep", no_argument, NULL, 'K' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "layout", required_argument, NULL, 'L' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
     bool have_seconds = false, have_seed = false;
     int c;
-    while ((c = getopt_long(argc, argv, "d:t:s:k:n:z:Kvh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:t:s:k:n:z:L:Kvh", longopts, NULL)) != -1) {
         char *end = NULL;
         uint64_t v = 0;
         if (optarg != NULL) {
             errno = 0;
             v = strtoull(optarg, &end, 0);
-            if (c != 'd' && (errno != 0 || end == optarg || *end != '\0')) {
+            if (c != 'd' && c != 'L' && (errno != 0 || end == optarg || *end != '\0')) {
                 fprintf(stderr, "lcpfs-stress: bad number '%s'\n", optarg);
                 return -1;
             }
@@ -792,6 +807,13 @@ parse_args(struct stress *st, int argc, char **argv)
             break;
         case 'z':
             st->dev_mib = v;
+            break;
+        case 'L':
+            if (!pool_layout_is_keyword(optarg)) {
+                fprintf(stderr, "lcpfs-stress: unknown layout '%s'\n", optarg);
+                return -1;
+            }
+            st->layout = optarg;
             break;
         case 'K':
             st->keep = true;
