@@ -337,31 +337,37 @@ collect_leaf_uberblocks(struct vdev *leaf, void *arg)
         uc->failed_leaf = leaf;
         return;
     }
-    /* A leaf whose newest commit is older than the pool's missed the txgs in between. */
+    /* A leaf whose newest commit is older than the pool's may have missed the txgs in between
+     * (it was away) — or only the end of a commit torn by a crash (uberblocks are written after
+     * all data): a suspicion for resilver, not a reason to avoid it (settle_missed). */
     uint64_t newest = 0;
     for (size_t i = 0; i < got; i++)
         if (uc->ubs[uc->nub + i].txg > newest)
             newest = uc->ubs[uc->nub + i].txg;
-    leaf->missed_txg_min = newest + 1; /* provisional: trimmed to the chosen txg below */
+    leaf->suspect_txg_min = newest + 1; /* provisional: trimmed to the chosen txg below */
     uc->nub += got;
 }
 
 /*
- * A leaf's missed window after import: from the config (offline, replaced) or from its newest
- * uberblock being older than the pool's (it was away), whichever starts first; it ends at the
- * chosen txg. A missing leaf misses everything until it comes back and is resilvered.
+ * A leaf's windows after import, both ending at the chosen txg:
+ *   - missed (reads avoid the leaf for blocks born in it): what the config records (offline,
+ *     replaced), or everything for a missing leaf;
+ *   - suspect (resilver only): since its newest uberblock, when that is older than the pool's.
+ *     A torn commit leaves exactly that on leaves whose data is complete, so avoiding them could
+ *     lose blocks that are there; reads try them and checksums judge.
  */
 static void
 settle_missed(struct vdev *leaf, void *arg)
 {
     uint64_t chosen = *(const uint64_t *)arg;
-    uint64_t lo = leaf->missed_txg_min <= chosen ? leaf->missed_txg_min : 0;
-    if (leaf->missed_since_cfg != 0 && (lo == 0 || leaf->missed_since_cfg < lo))
-        lo = leaf->missed_since_cfg;
+    uint64_t lo = leaf->missed_since_cfg <= chosen ? leaf->missed_since_cfg : 0;
     if (leaf->dev == NULL)
         lo = 1;
     leaf->missed_txg_min = lo;
     leaf->missed_txg_max = lo != 0 ? chosen : 0;
+    uint64_t s = leaf->suspect_txg_min <= chosen ? leaf->suspect_txg_min : 0;
+    leaf->suspect_txg_min = s;
+    leaf->suspect_txg_max = s != 0 ? chosen : 0;
 }
 
 int

@@ -254,6 +254,9 @@ leaf_window(struct vdev *leaf, void *arg)
     uint64_t lo = __atomic_load_n(&leaf->missed_txg_min, __ATOMIC_RELAXED);
     if (lo != 0 && (w->min == 0 || lo < w->min))
         w->min = lo;
+    lo = leaf->suspect_txg_min;
+    if (lo != 0 && (w->min == 0 || lo < w->min))
+        w->min = lo;
 }
 
 /*
@@ -281,10 +284,12 @@ static void
 leaf_settle(struct vdev *leaf, void *arg)
 {
     struct settle *st = arg;
-    if (!vdev_leaf_usable(leaf) || !leaf->scan_covered || leaf->missed_txg_min == 0)
+    if (!vdev_leaf_usable(leaf) || !leaf->scan_covered ||
+        (leaf->missed_txg_min == 0 && leaf->suspect_txg_min == 0))
         return;
+    bool had_missed = leaf->missed_txg_min != 0;
     vdev_leaf_clear_missed(leaf, st->upto);
-    st->changed = st->changed || leaf->missed_txg_min == 0;
+    st->changed = st->changed || (had_missed && leaf->missed_txg_min == 0); /* in the config */
 }
 
 /* Sets up a new scan or resumes a paused one of the same kind (scan_lock held). */

@@ -217,6 +217,8 @@ vdev_leaf_clear_missed(struct vdev *leaf, uint64_t upto)
         __atomic_store_n(&leaf->missed_txg_min, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&leaf->missed_txg_max, 0, __ATOMIC_RELAXED);
     }
+    if (leaf->suspect_txg_max != 0 && leaf->suspect_txg_max <= upto)
+        leaf->suspect_txg_min = leaf->suspect_txg_max = 0; /* scan_lock (scrub.c) */
 }
 
 static void

@@ -25,7 +25,9 @@
  *      return the data: a mirror when one child took it, a raidz when at most nparity did not.
  *   3. Writes that a leaf missed are remembered as the txg in its missed_txg_min/max window (the
  *      dirty time log resilver reads); reads skip a leaf for blocks born inside its window, and
- *      repair it there. The window is derived again at import from the leaf's newest uberblock.
+ *      repair it there. It is persisted in the config for offline and replaced leaves. A leaf
+ *      whose newest uberblock is older than the pool's at import gets a *suspect* window instead:
+ *      resilver walks it, reads do not avoid the leaf (a torn commit looks the same).
  *   4. Every read returns verified data or an error, never unverified bytes.
  *   5. A leaf of a mirror or raidz whose last VDEV_FAULT_AFTER I/Os all failed is FAULTED (if its
  *      vdev can spare it): it takes no more I/O until `pool_clear` or `pool_vdev_online`.
@@ -78,6 +80,7 @@ struct vdev {
     uint64_t repaired_bytes;                          /* atomic: bytes rewritten by self-heal */
     uint64_t missed_txg_min, missed_txg_max;          /* invariant 3 (atomics) */
     uint64_t missed_since_cfg;                        /* import: the config's missed_since */
+    uint64_t suspect_txg_min, suspect_txg_max;        /* resilver only (invariant 3) */
     uint32_t error_run; /* atomic: failed I/Os since the last success (invariant 5) */
     bool shell;         /* a retired interior vdev: vdev_free leaves its children alone */
     bool scan_covered;  /* usable since the running scan began (scrub.c, scan_lock) */
@@ -160,7 +163,8 @@ int vdev_leaf_write(struct vdev *leaf, uint64_t off, const void *buf, size_t len
 void vdev_leaf_repair(struct pool *p, struct vdev *leaf, uint64_t off, const void *buf, size_t len);
 /* Whether the leaf missed the txg a block was born in (invariant 3): its copy is not there. */
 bool vdev_leaf_lacks(const struct vdev *leaf, uint64_t birth);
-/* Forgets the leaf's missed window if it ends at or before txg `upto` (a resilver covered it). */
+/* Forgets the leaf's missed and suspect windows that end at or before txg `upto` (a resilver
+ * covered them). */
 void vdev_leaf_clear_missed(struct vdev *leaf, uint64_t upto);
 /* Whether top could still serve every block without leaf (and the leaves already down). */
 bool vdev_can_lose(const struct vdev *top, const struct vdev *leaf);
