@@ -227,6 +227,8 @@ note_missed(struct vdev *leaf, uint64_t txg)
     if (txg == 0)
         return;
     uint64_t cur = __atomic_load_n(&leaf->missed_txg_min, __ATOMIC_RELAXED);
+    if (cur == 0)
+        __atomic_store_n(&leaf->missed_new, true, __ATOMIC_RELAXED); /* vdev_write persists it */
     while ((cur == 0 || txg < cur) &&
            !__atomic_compare_exchange_n(&leaf->missed_txg_min, &cur, txg, false, __ATOMIC_RELAXED,
                                         __ATOMIC_RELAXED))
@@ -378,16 +380,25 @@ vdev_write(struct pool *p, const struct dva *dva, uint64_t txg, const void *buf,
 {
     struct vdev *vd = lookup(p, dva, dsize);
     VERIFY(vd != NULL); /* we allocated this DVA ourselves */
+    int rc;
     switch (vd->type) {
     case VDEV_TYPE_MIRROR:
-        return vdev_mirror_write(vd, dva->offset, buf, dsize, txg);
-    case VDEV_TYPE_RAIDZ:
-        return vdev_raidz_write(vd, dva->offset, buf, dsize, txg);
-    default:
+        rc = vdev_mirror_write(vd, dva->offset, buf, dsize, txg);
         break;
+    case VDEV_TYPE_RAIDZ:
+        rc = vdev_raidz_write(vd, dva->offset, buf, dsize, txg);
+        break;
+    default:
+        rc = vdev_leaf_write(vd, dva->offset, buf, dsize, txg);
+        return rc == -ENXIO ? -EIO : rc;
     }
-    int rc = vdev_leaf_write(vd, dva->offset, buf, dsize, txg);
-    return rc == -ENXIO ? -EIO : rc;
+    /* A child that just started missing writes: the config written with this txg records it
+     * (its `missed since`), so the window survives a restart (invariant 3). Block writes with a
+     * txg run in the sync thread, before the config is written. */
+    for (uint32_t c = 0; c < vd->nchildren; c++)
+        if (__atomic_exchange_n(&vd->child[c]->missed_new, false, __ATOMIC_RELAXED))
+            p->config_dirty = true;
+    return rc;
 }
 
 struct flush_state {

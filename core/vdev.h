@@ -25,7 +25,7 @@
  *      return the data: a mirror when one child took it, a raidz when at most nparity did not.
  *   3. Writes that a leaf missed are remembered as the txg in its missed_txg_min/max window (the
  *      dirty time log resilver reads); reads skip a leaf for blocks born inside its window, and
- *      repair it there. It is persisted in the config for offline and replaced leaves. A leaf
+ *      repair it there. It is persisted in the config (offline, replaced, failed writes). A leaf
  *      whose newest uberblock is older than the pool's at import gets a *suspect* window instead:
  *      resilver walks it, reads do not avoid the leaf (a torn commit looks the same).
  *   4. Every read returns verified data or an error, never unverified bytes.
@@ -81,6 +81,7 @@ struct vdev {
     uint64_t missed_txg_min, missed_txg_max;          /* invariant 3 (atomics) */
     uint64_t missed_since_cfg;                        /* import: the config's missed_since */
     uint64_t suspect_txg_min, suspect_txg_max;        /* resilver only (invariant 3) */
+    bool missed_new;    /* atomic: the missed window just started; the config must record it */
     uint32_t error_run; /* atomic: failed I/Os since the last success (invariant 5) */
     bool shell;         /* a retired interior vdev: vdev_free leaves its children alone */
     bool scan_covered;  /* usable since the running scan began (scrub.c, scan_lock) */

@@ -343,3 +343,48 @@ Test(vdev_ops, attach_makes_a_mirror_and_detach_undoes_it)
     free(im.data);
     free(im2.data);
 }
+
+Test(vdev_ops, writes_a_device_missed_are_remembered_across_a_crash)
+{
+    struct vdev_backend *devs[2], *faults[2];
+    struct vdev_file_opts fo = { .create = true, .create_size = DEV_SIZE };
+    for (int i = 0; i < 2; i++) {
+        struct vdev_backend *f;
+        cr_assert_eq(vdev_file_open(devpath[i], &fo, &f), 0);
+        cr_assert_eq(vdev_fault_wrap(f, &faults[i]), 0);
+        devs[i] = faults[i];
+    }
+    const char *words[] = { "mirror", devpath[0], devpath[1] };
+    struct pool_opts po = { .txg_timeout_ms = 600000, .arc_max_bytes = 16u << 20 };
+    struct pool *p = NULL;
+    struct err_msg em = { 0 };
+    cr_assert_eq(pool_create_layout("tank", words, 3, devs, 2, &po, &p, &em), 0, "%s", em.text);
+    struct dataset_img im = { .blksz = 65536, .nblk = 32 };
+    fill_image(&im, 81);
+    /* The second side fails the writes of these txgs, then works again (and takes the newest
+     * uberblocks, so nothing at import would suspect it). */
+    vdev_fault_fail_all_writes(faults[1], true);
+    write_image(p, &im);
+    vdev_fault_fail_all_writes(faults[1], false);
+    cr_assert_eq(pool_clear(p, NULL, &em), 0);
+    cr_assert_eq(pool_sync(p, NULL), 0);
+    /* A crash now: the pool is closed without an export. */
+    pool_close(p);
+    p = import(2, 0);
+    cr_assert(pool_needs_resilver(p), "the missed writes were forgotten");
+    /* Reads avoid the side that lacks them; the resilver gives it what it missed. */
+    cr_assert_eq(check_image(p, &im), 0);
+    struct pool_vdev_stats vs;
+    cr_assert_eq(pool_get_vdev_child(p, 0, 1, &vs), 0);
+    cr_assert_eq(vs.cksum_errors, 0, "a read trusted the side that missed the writes");
+    cr_assert_eq(pool_resilver(p, &em), 0, "%s", em.text);
+    struct pool_scan_stats rs;
+    pool_get_scan(p, &rs);
+    cr_assert_geq(rs.repaired_bytes, (uint64_t)im.blksz * (uint64_t)im.nblk / 2);
+    cr_assert(!pool_needs_resilver(p));
+    cr_assert_eq(pool_scrub(p, &em), 0, "%s", em.text);
+    pool_get_scan(p, &rs);
+    cr_assert_eq(rs.repaired_bytes, 0);
+    cr_assert_eq(pool_export(p), 0);
+    free(im.data);
+}
