@@ -72,15 +72,16 @@ main(int argc, char **argv)
     }
     printf("%s: txg %llu, %llu object sets, %llu objects, %llu blocks (%llu embedded), "
            "%.1f MiB logical, %.1f MiB allocated; %llu errors (checksum %llu, io %llu, "
-           "structure %llu, birth %llu, fill %llu; leaked %llu B, overlap %llu B, "
-           "free-but-reachable %llu B)\n",
+           "structure %llu, birth %llu, fill %llu, devices with recoverable damage %llu; "
+           "leaked %llu B, overlap %llu B, free-but-reachable %llu B)\n",
            r.errors ? "FAIL" : "OK", (unsigned long long)r.txg, (unsigned long long)r.objsets,
            (unsigned long long)r.objects, (unsigned long long)r.blocks,
            (unsigned long long)r.embedded, (double)r.lsize_bytes / 1048576.0,
            (double)r.allocated_bytes / 1048576.0, (unsigned long long)r.errors,
            (unsigned long long)r.cksum_errors, (unsigned long long)r.io_errors,
            (unsigned long long)r.structure_errors, (unsigned long long)r.birth_errors,
-           (unsigned long long)r.fill_errors, (unsigned long long)r.leaked_bytes,
-           (unsigned long long)r.overlap_bytes, (unsigned long long)r.free_but_reachable_bytes);
+           (unsigned long long)r.fill_errors, (unsigned long long)r.damaged_pieces,
+           (unsigned long long)r.leaked_bytes, (unsigned long long)r.overlap_bytes,
+           (unsigned long long)r.free_but_reachable_bytes);
     return r.errors ? 1 : 0;
 }

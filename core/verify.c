@@ -142,8 +142,10 @@ verify_block(struct vctx *v, const struct blkptr *bp, uint64_t parent_birth, con
             report(v, &v->r->structure_errors, w, bp, "copy %d has the wrong size", c);
             continue;
         }
-        /* vdev_read verifies the checksum, through the vdev's redundancy if it must. */
-        int rc = vdev_read(v->p, d, bp, phys, dsize);
+        /* vdev_scrub reads every mirror side and RAID-Z column (parity too) and verifies the
+         * checksum through the redundancy; on this read-only import it repairs nothing, and the
+         * pieces it found damaged are counted on their devices (reported at the end). */
+        int rc = vdev_scrub(v->p, d, bp, phys, dsize);
         if (rc == -ECKSUM) {
             report(v, &v->r->cksum_errors, w, bp, "copy %d fails its checksum", c);
             continue;
@@ -497,6 +499,26 @@ compare_allocation(struct vctx *v)
     free(l.e);
 }
 
+/*
+ * Pieces of blocks (mirror sides, RAID-Z columns) that were unreadable or wrong although the block
+ * itself was recovered: the pool is readable, but its redundancy is not whole until a scrub.
+ */
+static void
+report_damaged_pieces(struct vctx *v, struct vdev *top)
+{
+    if (top->type == VDEV_TYPE_LEAF)
+        return; /* a plain device's damage is already a failed copy */
+    for (uint32_t c = 0; c < top->nchildren; c++) {
+        const struct vdev *leaf = top->child[c];
+        uint64_t bad = leaf->cksum_errors + leaf->read_errors;
+        if (bad > 0)
+            report(v, &v->r->damaged_pieces, NULL, NULL,
+                   "device '%s': %llu damaged or unreadable pieces of blocks the redundancy "
+                   "still recovers (run a scrub)",
+                   leaf->path, (unsigned long long)bad);
+    }
+}
+
 int
 verify_pool(const char *const *paths, size_t n, const struct verify_opts *opts,
             struct verify_report *r, verify_msg_fn msg, void *arg, struct err_msg *em)
@@ -522,6 +544,8 @@ verify_pool(const char *const *paths, size_t n, const struct verify_opts *opts,
     walk_objset(&v, &p->mos->root_bp, r->txg, 0, 0);
     check_datasets(&v);
     compare_allocation(&v);
+    for (uint32_t i = 0; i < p->nvdevs; i++)
+        report_damaged_pieces(&v, p->vdevs[i]);
     u64map_release(&v.windows);
 out:
     for (uint32_t i = 0; i < p->nvdevs; i++)

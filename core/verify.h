@@ -38,6 +38,7 @@ struct verify_report {
     uint64_t errors;          /* total violations; 0 = clean */
     uint64_t cksum_errors, io_errors, structure_errors, birth_errors, fill_errors;
     uint64_t accounting_errors; /* dataset space records that disagree with the blocks */
+    uint64_t damaged_pieces;    /* devices with recoverable damage (mirror sides, columns) */
     uint64_t leaked_bytes, overlap_bytes, free_but_reachable_bytes;
 };
 

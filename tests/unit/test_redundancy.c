@@ -185,6 +185,12 @@ damage_and_heal(const char *kw, int ndev, unsigned budget, uint64_t seed)
     fprintf(stderr, "%d of the faults are stale older versions of the block\n", stale);
     cr_assert_gt(stale, 20);
 
+    /* The offline verifier sees the damage (and that redundancy still recovers every block). */
+    struct verify_report vr;
+    cr_assert_eq(verify_pool(paths, (size_t)ndev, NULL, &vr, NULL, NULL, &em), 0, "%s", em.text);
+    cr_assert_gt(vr.damaged_pieces, 0);
+    cr_assert_eq(vr.cksum_errors + vr.io_errors, 0, "a block was lost to recoverable damage");
+    cr_assert_eq(vr.errors, vr.damaged_pieces);
     /* Every read returns the right data while the damage is there. */
     p = import(ndev, 0);
     cr_assert_eq(check_image(p, &im), 0, "a read failed within the parity budget");
