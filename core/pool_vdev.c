@@ -40,6 +40,27 @@ find_leaf(struct pool *p, const char *name, struct vdev **top, uint32_t *child)
     return NULL;
 }
 
+/*
+ * The start of every change: refuses read-only pools, takes sync_lock and finds the leaf named
+ * by path or guid. Returns it with sync_lock held, or NULL with the lock released and *rc set.
+ */
+static struct vdev *
+lock_leaf(struct pool *p, const char *name, struct vdev **top, uint32_t *c, int *rc,
+          struct err_msg *em)
+{
+    if (p->readonly) {
+        *rc = err_msg_set(em, -EROFS, "pool '%s' is imported read-only", p->name);
+        return NULL;
+    }
+    pthread_mutex_lock(&p->sync_lock);
+    struct vdev *leaf = find_leaf(p, name, top, c);
+    if (leaf == NULL) {
+        pthread_mutex_unlock(&p->sync_lock);
+        *rc = err_msg_set(em, -ENOENT, "no device '%s' in pool '%s'", name, p->name);
+    }
+    return leaf;
+}
+
 /* Commits the config change made under sync_lock. */
 static int
 commit_config(struct pool *p)
@@ -52,18 +73,13 @@ commit_config(struct pool *p)
 int
 pool_vdev_offline(struct pool *p, const char *name, struct err_msg *em)
 {
-    if (p->readonly)
-        return err_msg_set(em, -EROFS, "pool '%s' is imported read-only", p->name);
-    pthread_mutex_lock(&p->sync_lock);
     struct vdev *top;
     uint32_t c;
-    struct vdev *leaf = find_leaf(p, name, &top, &c);
     int rc = 0;
+    struct vdev *leaf = lock_leaf(p, name, &top, &c, &rc, em);
     if (leaf == NULL)
-        rc = err_msg_set(em, -ENOENT, "no device '%s' in pool '%s'", name, p->name);
-    else if (vdev_health(leaf) == VDEV_OFFLINE)
-        rc = 0;
-    else if (!vdev_can_lose(top, leaf))
+        return rc;
+    if (vdev_health(leaf) != VDEV_OFFLINE && !vdev_can_lose(top, leaf))
         rc = err_msg_set(em, -EBUSY, "cannot take '%s' offline: no valid replicas would remain",
                          leaf->path);
     if (rc != 0 || vdev_health(leaf) == VDEV_OFFLINE) {
@@ -78,20 +94,15 @@ pool_vdev_offline(struct pool *p, const char *name, struct err_msg *em)
 int
 pool_vdev_online(struct pool *p, const char *name, struct err_msg *em)
 {
-    if (p->readonly)
-        return err_msg_set(em, -EROFS, "pool '%s' is imported read-only", p->name);
-    pthread_mutex_lock(&p->sync_lock);
     struct vdev *top;
     uint32_t c;
-    struct vdev *leaf = find_leaf(p, name, &top, &c);
     int rc = 0;
+    struct vdev *leaf = lock_leaf(p, name, &top, &c, &rc, em);
     if (leaf == NULL)
-        rc = err_msg_set(em, -ENOENT, "no device '%s' in pool '%s'", name, p->name);
-    else if (leaf->dev == NULL)
-        rc = err_msg_set(em, -ENXIO, "device '%s' is not present: replace it", leaf->path);
-    if (rc != 0) {
-        pthread_mutex_unlock(&p->sync_lock);
         return rc;
+    if (leaf->dev == NULL) {
+        pthread_mutex_unlock(&p->sync_lock);
+        return err_msg_set(em, -ENXIO, "device '%s' is not present: replace it", leaf->path);
     }
     __atomic_store_n(&leaf->error_run, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&leaf->health, VDEV_ONLINE, __ATOMIC_RELAXED);
@@ -206,13 +217,14 @@ pool_vdev_attach(struct pool *p, const char *existing, const char *path, struct 
     int rc = open_new_device(p, path, &dev, em);
     if (rc != 0)
         return rc;
-    pthread_mutex_lock(&p->sync_lock);
     struct vdev *top, *mirror = NULL;
     uint32_t c;
-    struct vdev *leaf = find_leaf(p, existing, &top, &c);
-    if (leaf == NULL)
-        rc = err_msg_set(em, -ENOENT, "no device '%s' in pool '%s'", existing, p->name);
-    else if (top->type == VDEV_TYPE_RAIDZ)
+    struct vdev *leaf = lock_leaf(p, existing, &top, &c, &rc, em);
+    if (leaf == NULL) {
+        vdev_backend_close(dev);
+        return rc;
+    }
+    if (top->type == VDEV_TYPE_RAIDZ)
         rc = err_msg_set(em, -ENOTSUP,
                          "'%s' is in a raidz: attach works on plain devices and "
                          "mirrors (use replace)",
@@ -282,16 +294,13 @@ pool_vdev_attach(struct pool *p, const char *existing, const char *path, struct 
 int
 pool_vdev_detach(struct pool *p, const char *name, struct err_msg *em)
 {
-    if (p->readonly)
-        return err_msg_set(em, -EROFS, "pool '%s' is imported read-only", p->name);
-    pthread_mutex_lock(&p->sync_lock);
     struct vdev *top;
     uint32_t c;
-    struct vdev *leaf = find_leaf(p, name, &top, &c);
     int rc = 0;
-    if (leaf == NULL) {
-        rc = err_msg_set(em, -ENOENT, "no device '%s' in pool '%s'", name, p->name);
-    } else if (top->type != VDEV_TYPE_MIRROR) {
+    struct vdev *leaf = lock_leaf(p, name, &top, &c, &rc, em);
+    if (leaf == NULL)
+        return rc;
+    if (top->type != VDEV_TYPE_MIRROR) {
         rc = err_msg_set(em, -ENOTSUP, "only devices of a mirror can be detached");
     } else {
         /* What stays must hold every block: usable and with nothing left to resilver. */
@@ -346,14 +355,15 @@ pool_vdev_replace(struct pool *p, const char *old, const char *path, struct err_
     int rc = open_new_device(p, path, &dev, em);
     if (rc != 0)
         return rc;
-    pthread_mutex_lock(&p->sync_lock);
     struct vdev *top;
     uint32_t c;
-    struct vdev *leaf = find_leaf(p, old, &top, &c);
-    uint64_t share = 0;
+    struct vdev *leaf = lock_leaf(p, old, &top, &c, &rc, em);
     if (leaf == NULL) {
-        rc = err_msg_set(em, -ENOENT, "no device '%s' in pool '%s'", old, p->name);
-    } else if (top->type == VDEV_TYPE_LEAF) {
+        vdev_backend_close(dev);
+        return rc;
+    }
+    uint64_t share = 0;
+    if (top->type == VDEV_TYPE_LEAF) {
         rc = err_msg_set(em, -ENOTSUP, "'%s' has no redundancy to rebuild from: add a mirror",
                          leaf->path);
     } else if (!vdev_can_lose(top, leaf)) {

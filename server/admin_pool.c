@@ -473,8 +473,11 @@ admin_pool_online(struct srv *s, json_t *args, json_t **result, struct err_msg *
     return rc;
 }
 
-int
-admin_pool_replace(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
+/* replace and attach: a device joins (args.new) next to args.device; a resilver fills it. */
+static int
+new_device_verb(struct srv *s, json_t *args, json_t **result, struct err_msg *em,
+                int (*change)(struct pool *, const char *, const char *, struct err_msg *),
+                const char *why)
 {
     const char *dev, *nw = json_string_value(json_object_get(args, "new"));
     if (nw == NULL || nw[0] != '/')
@@ -483,9 +486,9 @@ admin_pool_replace(struct srv *s, json_t *args, json_t **result, struct err_msg 
     struct srv_pool *sp = pin_pool_dev(s, args, "device", &dev, em, &rc);
     if (sp == NULL)
         return rc;
-    rc = pool_vdev_replace(sp->pool, dev, nw, em);
+    rc = change(sp->pool, dev, nw, em);
     if (rc == 0)
-        rc = start_resilver(sp, "the device was replaced", result, em);
+        rc = start_resilver(sp, why, result, em);
     else
         *result = json_null();
     srv_pool_unpin(s, sp);
@@ -493,22 +496,15 @@ admin_pool_replace(struct srv *s, json_t *args, json_t **result, struct err_msg 
 }
 
 int
+admin_pool_replace(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
+{
+    return new_device_verb(s, args, result, em, pool_vdev_replace, "the device was replaced");
+}
+
+int
 admin_pool_attach(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
 {
-    const char *dev, *nw = json_string_value(json_object_get(args, "new"));
-    if (nw == NULL || nw[0] != '/')
-        return err_msg_set(em, -EINVAL, "argument 'new' must be an absolute path");
-    int rc;
-    struct srv_pool *sp = pin_pool_dev(s, args, "device", &dev, em, &rc);
-    if (sp == NULL)
-        return rc;
-    rc = pool_vdev_attach(sp->pool, dev, nw, em);
-    if (rc == 0)
-        rc = start_resilver(sp, "a device was attached", result, em);
-    else
-        *result = json_null();
-    srv_pool_unpin(s, sp);
-    return rc;
+    return new_device_verb(s, args, result, em, pool_vdev_attach, "a device was attached");
 }
 
 int

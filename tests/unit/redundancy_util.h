@@ -123,27 +123,6 @@ fill_image(struct dataset_img *im, uint64_t seed)
     }
 }
 
-static inline void
-write_image(struct pool *p, struct dataset_img *im)
-{
-    struct tx tx;
-    cr_assert_eq(tx_assign(p, 0, &tx), 0);
-    struct obj_create_opts o = { .type = OT_PLAIN,
-                                 .blocksize = im->blksz,
-                                 .checksum = CKSUM_INHERIT,
-                                 .compress = COMPRESS_INHERIT };
-    cr_assert_eq(obj_create(pool_root_objset(p), &tx, &o, &im->obj), 0);
-    tx_commit(&tx);
-    for (int b = 0; b < im->nblk; b++) {
-        cr_assert_eq(tx_assign(p, im->blksz, &tx), 0);
-        cr_assert_eq(obj_write(pool_root_objset(p), &tx, im->obj, (uint64_t)b * im->blksz,
-                               im->blksz, im->data + (size_t)b * im->blksz),
-                     0);
-        tx_commit(&tx);
-    }
-    cr_assert_eq(pool_sync(p, NULL), 0);
-}
-
 /* Overwrites im->obj (already created) with im's data, committed. */
 static inline void
 rewrite_image(struct pool *p, struct dataset_img *im)
@@ -157,6 +136,21 @@ rewrite_image(struct pool *p, struct dataset_img *im)
         tx_commit(&tx);
     }
     cr_assert_eq(pool_sync(p, NULL), 0);
+}
+
+/* Creates im->obj in the root object set and writes im's data into it, committed. */
+static inline void
+write_image(struct pool *p, struct dataset_img *im)
+{
+    struct tx tx;
+    cr_assert_eq(tx_assign(p, 0, &tx), 0);
+    struct obj_create_opts o = { .type = OT_PLAIN,
+                                 .blocksize = im->blksz,
+                                 .checksum = CKSUM_INHERIT,
+                                 .compress = COMPRESS_INHERIT };
+    cr_assert_eq(obj_create(pool_root_objset(p), &tx, &o, &im->obj), 0);
+    tx_commit(&tx);
+    rewrite_image(p, im);
 }
 
 /* Reads everything back; returns how many blocks failed (and asserts none is wrong). */
