@@ -29,40 +29,14 @@ CKSUMS=${CKSUMS:-xxh3 sha256}
 REPS=${REPS:-3}
 COMPS=${COMPS:-off lz4 zstd}
 
-BIN=$BUILD/bin/lcpfs-bench-engine
-if [[ ! -d $BUILD ]]; then
-    gen=()
-    command -v ninja >/dev/null && gen=(-G Ninja)
-    # Warnings stay errors in the test builds; an -O2-only false positive must not stop a benchmark.
-    cmake -S "$ROOT" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
-        -DLCPFS_WERROR=OFF >&2
-fi
-cmake --build "$BUILD" --target lcpfs-bench-engine >&2
+source "$ROOT/bench/lib.sh"
+build_engine_driver
 
-if [[ -n ${DIR:-} ]]; then
-    mkdir -p "$DIR"
-    cleanup() { rm -f "$DIR/baseline.dat" "$DIR/engine.vdev"; }
-else
-    DIR=$(mktemp -d /var/tmp/lcpfs-bench.XXXXXX)
-    cleanup() { rm -rf "$DIR"; }
-fi
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fs=$(df -PT "$DIR" | awk 'NR == 2 { print $2 " on " $1 }')
-echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) cores, DIR=$DIR ($fs)"
+scratch_dir "baseline.dat" "engine.vdev"
 echo "# SIZE=${SIZE} MiB BLOCK=${BLOCK} KiB DATA=${DATA}; MB/s = 10^6 logical bytes/s;" \
     "write = until durable (fdatasync / pool_sync), read = cold cache"
 
 common=(--dir "$DIR" --size "$SIZE" --block "$BLOCK" --data "$DATA")
-# value KEY LINE: the value of KEY=... in a result line.
-value() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
-# median / spread of the space-separated numbers in $1.
-median() {
-    tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g |
-        awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'
-}
-spread() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f-%.0f", lo, hi }'; }
 
 configs=(baseline)
 for ck in $CKSUMS; do
@@ -89,7 +63,6 @@ for ((round = 1; round <= REPS; round++)); do
     done
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 base_w=$(median "${W[baseline]}")
 base_r=$(median "${R[baseline]}")
 echo
