@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Redundancy through the daemon and the CLI: a raidz2 pool over five file vdevs serves a volume
-# over NBD while two devices are offline (no client error, data verifies), `pool online`
-# resilvers them, a scrub finds and repairs damage dd'd into one device (which NBD reads never
-# see), `pool clear` resets the counters, `pool replace` rebuilds onto a new file, and refusals
+# over NBD while two devices are offline (no client error, data verifies); one is replaced by a
+# new file and the other brought online, and the resilver rebuilds both. A scrub finds and
+# repairs damage dd'd into one device (which NBD reads never see), `pool clear` resets the
+# counters, `pool replace` rebuilds onto a new file, and refusals
 # (a third offline device, a second scrub, unknown devices) fail with exit 1 and a clear message.
 # Scrubs stopped by `pool export` and by SIGTERM end cleanly (and resume at the next start). A
 # mirror pool is made with `lcpfs pool create` (layout keywords pass through), imported back,
@@ -100,11 +101,14 @@ check "write 16 MiB while degraded" nbdio write "$DIR/pat" $((8 << 20)) $((16 <<
 check "read everything while degraded" nbdio verify "$DIR/pat"
 
 # ---- online: resilver --------------------------------------------------------------------------
-check "online a and b" "$L" pool online tank "$D/a.vdev" "$D/b.vdev"
+# a is replaced by a new file (as if it had died), b comes back online.
+truncate -s 128M "$D/h.vdev"
+check "replace the offline a with h" "$L" pool replace tank "$D/a.vdev" "$D/h.vdev"
+check "online b" "$L" pool online tank "$D/b.vdev"
 wait_scan tank
 check "resilver finished with 0 errors" test "$(pj tank "d['scan']['function'], d['scan']['state'], d['scan']['errors']")" = "resilver finished 0"
 check "resilver repaired something" test "$(pj tank "d['scan']['repaired'] > 0")" = True
-check "ONLINE again" test "$(pj tank "d['state'], $(leaf 0)['state'], $(leaf 1)['state']")" = "ONLINE ONLINE ONLINE"
+check "ONLINE again, h in a's place" test "$(pj tank "d['state'], $(leaf 0)['name'], $(leaf 0)['state'], $(leaf 1)['state']")" = "ONLINE $D/h.vdev ONLINE ONLINE"
 check "scan: resilvered line" bash -c "$L pool status tank | grep -qE '^  scan: resilvered [0-9.]+[KMG]? in [0-9]{2}:[0-9]{2}:[0-9]{2} with 0 errors on '"
 check "status -x: healthy" bash -c "$L pool status -x | grep -q 'all pools are healthy'"
 check "scrub after the resilver" "$L" pool scrub tank
