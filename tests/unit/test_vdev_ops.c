@@ -246,6 +246,7 @@ Test(vdev_ops, a_paused_scrub_resumes_after_export_where_it_stopped)
     do {
         usleep(2000);
         pool_get_scan(p, &sc);
+        cr_assert(sc.state != POOL_SCAN_FINISHED, "the scrub ended before it could be paused");
     } while (sc.state != POOL_SCAN_RUNNING || sc.blocks < full.blocks * 6 / 10);
     pool_scrub_pause(p);
     pthread_join(tid, NULL);
@@ -276,6 +277,7 @@ Test(vdev_ops, a_paused_scrub_resumes_after_export_where_it_stopped)
     do {
         usleep(2000);
         pool_get_scan(p, &sc);
+        cr_assert(sc.state != POOL_SCAN_FINISHED, "the scrub ended before it could be paused");
     } while (sc.state != POOL_SCAN_RUNNING || sc.blocks < 10);
     pool_scrub_pause(p);
     pthread_join(tid, NULL);
