@@ -54,8 +54,8 @@ enum {
  * Creates a filesystem (kind DSL_KIND_FS) or volume (DSL_KIND_VOL) named name with the given
  * properties. A volume needs volsize; volblocksize defaults to 16K (more on RAID-Z where 16K
  * would spend most of each allocation on parity; such explicit values are refused there);
- * refreservation is set to volsize plus metadata (and RAID-Z parity) unless DSL_CREATE_SPARSE. The volume's data object is created empty
- * (sparse).
+ * refreservation is set to volsize plus metadata (and RAID-Z parity) unless DSL_CREATE_SPARSE. The
+ * volume's data object is created empty (sparse).
  */
 int dsl_create(struct pool *p, const char *name, enum dsl_kind kind,
                const struct dsl_prop_set *props, size_t nprops, unsigned flags, struct err_msg *em);

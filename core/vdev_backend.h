@@ -78,6 +78,8 @@ void vdev_fault_fail_nth_write(struct vdev_backend *b, uint64_t n);
 /* Every read from now on fails (or stops failing) with -EIO. */
 void vdev_fault_fail_all_reads(struct vdev_backend *b, bool on);
 void vdev_fault_fail_all_writes(struct vdev_backend *b, bool on);
+/* Every read from now on first sleeps usec microseconds (a slow device; 0 = off). */
+void vdev_fault_set_read_delay(struct vdev_backend *b, unsigned usec);
 /* Flip bits in the inner device's data at [off, off+len): XOR each byte with mask (nonzero). */
 int vdev_fault_flip(struct vdev_backend *b, uint64_t off, uint64_t len, uint8_t mask);
 /*

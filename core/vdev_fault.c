@@ -39,6 +39,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/assert.h"
 #include "common/err.h"
@@ -58,6 +59,7 @@ struct fault_backend {
     uint64_t write_countdown; /* same for writes */
     bool fail_reads;
     bool fail_writes;
+    unsigned read_delay_us; /* every read first sleeps this long (a slow device) */
     bool volatile_cache;
     uint64_t crash_countdown; /* the write that brings this to 0 is the first one lost */
     bool crashed;             /* power is off: writes and flushes vanish */
@@ -218,6 +220,9 @@ fault_read(struct vdev_backend *b, uint64_t off, void *buf, size_t len)
 {
     struct fault_backend *f = fault_of(b);
 
+    unsigned delay = __atomic_load_n(&f->read_delay_us, __ATOMIC_RELAXED);
+    if (delay != 0)
+        usleep(delay);
     VERIFY0(pthread_mutex_lock(&f->lock));
     f->stats.reads++;
     if (fault_should_fail(f->fail_reads, &f->read_countdown)) {
@@ -358,6 +363,12 @@ vdev_fault_fail_all_reads(struct vdev_backend *b, bool on)
     VERIFY0(pthread_mutex_lock(&f->lock));
     f->fail_reads = on;
     VERIFY0(pthread_mutex_unlock(&f->lock));
+}
+
+void
+vdev_fault_set_read_delay(struct vdev_backend *b, unsigned usec)
+{
+    __atomic_store_n(&fault_of(b)->read_delay_us, usec, __ATOMIC_RELAXED);
 }
 
 void

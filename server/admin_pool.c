@@ -426,20 +426,6 @@ admin_pool_scrub(struct srv *s, json_t *args, json_t **result, struct err_msg *e
     return rc;
 }
 
-int
-admin_pool_offline(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
-{
-    const char *dev;
-    int rc;
-    struct srv_pool *sp = pin_pool_dev(s, args, "device", &dev, em, &rc);
-    if (sp == NULL)
-        return rc;
-    rc = pool_vdev_offline(sp->pool, dev, em);
-    srv_pool_unpin(s, sp);
-    *result = json_null();
-    return rc;
-}
-
 /* After a device came back or was replaced: resilver it in the background. */
 static int
 start_resilver(struct srv_pool *sp, const char *what, json_t **result, struct err_msg *em)
@@ -456,21 +442,41 @@ start_resilver(struct srv_pool *sp, const char *what, json_t **result, struct er
     return rc;
 }
 
-int
-admin_pool_online(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
+/* offline, online, detach: one change to args.device; then a resilver when `resilver` says why. */
+static int
+device_verb(struct srv *s, json_t *args, json_t **result, struct err_msg *em,
+            int (*change)(struct pool *, const char *, struct err_msg *), const char *resilver)
 {
     const char *dev;
     int rc;
     struct srv_pool *sp = pin_pool_dev(s, args, "device", &dev, em, &rc);
     if (sp == NULL)
         return rc;
-    rc = pool_vdev_online(sp->pool, dev, em);
-    if (rc == 0)
-        rc = start_resilver(sp, "the device is online", result, em);
+    rc = change(sp->pool, dev, em);
+    if (rc == 0 && resilver != NULL)
+        rc = start_resilver(sp, resilver, result, em);
     else
         *result = json_null();
     srv_pool_unpin(s, sp);
     return rc;
+}
+
+int
+admin_pool_offline(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
+{
+    return device_verb(s, args, result, em, pool_vdev_offline, NULL);
+}
+
+int
+admin_pool_online(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
+{
+    return device_verb(s, args, result, em, pool_vdev_online, "the device is online");
+}
+
+int
+admin_pool_detach(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
+{
+    return device_verb(s, args, result, em, pool_vdev_detach, NULL);
 }
 
 /* replace and attach: a device joins (args.new) next to args.device; a resilver fills it. */
@@ -505,20 +511,6 @@ int
 admin_pool_attach(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
 {
     return new_device_verb(s, args, result, em, pool_vdev_attach, "a device was attached");
-}
-
-int
-admin_pool_detach(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
-{
-    const char *dev;
-    int rc;
-    struct srv_pool *sp = pin_pool_dev(s, args, "device", &dev, em, &rc);
-    if (sp == NULL)
-        return rc;
-    rc = pool_vdev_detach(sp->pool, dev, em);
-    srv_pool_unpin(s, sp);
-    *result = json_null();
-    return rc;
 }
 
 int

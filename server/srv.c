@@ -132,6 +132,30 @@ scan_main(void *arg)
     return NULL;
 }
 
+/*
+ * Sends `request` (pool_scrub_cancel, _pause or _interrupt) to the scan the thread runs now and
+ * repeats it until the thread has left that scan (scan_lock held; released while napping). One
+ * call is not enough: a request reaches a running scan only, and the thread may be between two
+ * scans. `kind` -1 matches any scan. With `until_exit` it waits for the thread to leave its loop
+ * (shutdown); otherwise it gives up after 10 s.
+ */
+static void
+request_until_left(struct srv_pool *sp, void (*request)(struct pool *), int kind, bool until_exit)
+{
+    unsigned gen = sp->scan_gen;
+    for (int i = 0; until_exit || i < 2000; i++) {
+        bool in_it = until_exit ? sp->scan_running
+                                : sp->scan_cur >= 0 && (kind < 0 || sp->scan_cur == kind) &&
+                                      sp->scan_gen == gen;
+        if (!in_it)
+            break;
+        request(sp->pool);
+        pthread_mutex_unlock(&sp->scan_lock);
+        nap_ms(5);
+        pthread_mutex_lock(&sp->scan_lock);
+    }
+}
+
 int
 srv_pool_scan(struct srv_pool *sp, int kind, struct err_msg *em)
 {
@@ -149,20 +173,13 @@ srv_pool_scan(struct srv_pool *sp, int kind, struct err_msg *em)
             rc = err_msg_set(em, -EBUSY, "pool '%s' is already being %s", sp->name,
                              busy == POOL_SCAN_RESILVER ? "resilvered" : "scrubbed");
         } else {
-            /* Restart: cancel the running scan (again and again, see srv_pool_scan_cancel) until
-             * the thread has left it; it then runs the queued resilver. */
+            /* Restart: cancel the running scan; the thread then runs the queued resilver. */
             sp->scan_next = POOL_SCAN_RESILVER;
             if (sp->scan_cur >= 0)
                 log_info("pool '%s': restarting with a resilver: the %s in progress began "
                          "before this device change",
                          sp->name, scan_name(sp->scan_cur));
-            unsigned gen = sp->scan_gen;
-            for (int i = 0; sp->scan_cur >= 0 && sp->scan_gen == gen && i < 2000; i++) {
-                pool_scrub_cancel(sp->pool);
-                pthread_mutex_unlock(&sp->scan_lock);
-                nap_ms(5);
-                pthread_mutex_lock(&sp->scan_lock);
-            }
+            request_until_left(sp, pool_scrub_cancel, -1, false);
         }
     } else {
         if (sp->scan_started) /* the last thread has left its loop: reap it */
@@ -204,16 +221,8 @@ srv_pool_scan_cancel(struct srv_pool *sp, struct err_msg *em)
         else
             rc = err_msg_set(em, -ENOENT, "there is no active scrub on pool '%s'", sp->name);
     }
-    /*
-     * pool_scrub clears the cancel flag when it starts: repeat the cancel (under scan_lock, so
-     * it can never reach a scan queued after this one) until the scrub has returned.
-     */
-    for (int i = 0; rc == 0 && sp->scan_cur == POOL_SCAN_SCRUB && i < 2000; i++) {
-        pool_scrub_cancel(sp->pool);
-        pthread_mutex_unlock(&sp->scan_lock);
-        nap_ms(5);
-        pthread_mutex_lock(&sp->scan_lock);
-    }
+    if (rc == 0)
+        request_until_left(sp, pool_scrub_cancel, POOL_SCAN_SCRUB, false);
     pthread_mutex_unlock(&sp->scan_lock);
     if (rc == 0)
         log_info("pool '%s': scrub canceled by the administrator", sp->name);
@@ -229,13 +238,8 @@ srv_pool_scan_pause(struct srv_pool *sp, struct err_msg *em)
         sp->scan_next = -1;
     else if (sp->scan_cur != POOL_SCAN_SCRUB)
         rc = err_msg_set(em, -ENOENT, "there is no scrub running on pool '%s'", sp->name);
-    /* Repeated until the scrub has returned: a request reaches a running scan only. */
-    for (int i = 0; rc == 0 && sp->scan_cur == POOL_SCAN_SCRUB && i < 2000; i++) {
-        pool_scrub_pause(sp->pool);
-        pthread_mutex_unlock(&sp->scan_lock);
-        nap_ms(5);
-        pthread_mutex_lock(&sp->scan_lock);
-    }
+    if (rc == 0)
+        request_until_left(sp, pool_scrub_pause, POOL_SCAN_SCRUB, false);
     pthread_mutex_unlock(&sp->scan_lock);
     if (rc == 0)
         log_info("pool '%s': scrub paused by the administrator", sp->name);
@@ -259,19 +263,11 @@ scan_shutdown(struct srv_pool *sp)
     pthread_mutex_lock(&sp->scan_lock);
     sp->scan_stop = true;
     sp->scan_next = -1;
-    bool logged = false;
-    while (sp->scan_running) {
-        if (!logged && sp->scan_cur >= 0)
-            log_info("pool '%s': stopping the %s to export the pool", sp->name,
-                     scan_name(sp->scan_cur));
-        logged = true;
-        /* Interrupted, not canceled: the next import resumes it. Repeated until the thread
-         * left the scan (a request reaches a running scan only). */
-        pool_scrub_interrupt(sp->pool);
-        pthread_mutex_unlock(&sp->scan_lock);
-        nap_ms(5);
-        pthread_mutex_lock(&sp->scan_lock);
-    }
+    if (sp->scan_running && sp->scan_cur >= 0)
+        log_info("pool '%s': stopping the %s to export the pool", sp->name,
+                 scan_name(sp->scan_cur));
+    /* Interrupted, not canceled: the next import resumes it. */
+    request_until_left(sp, pool_scrub_interrupt, -1, true);
     bool join = sp->scan_started;
     sp->scan_started = false;
     pthread_mutex_unlock(&sp->scan_lock);
