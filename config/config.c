@@ -40,6 +40,7 @@ const struct key_def config_keys[] = {
     { SEC_POOL, "create-size", VT_SIZE, POOL_OFF(create_size), 0 },
     { SEC_POOL, "default-volume", VT_RELVOL, POOL_OFF(default_volume), 0 },
     { SEC_POOL, "default-volume-size", VT_SIZE, POOL_OFF(default_volume_size), 0 },
+    { SEC_POOL, "direct-io", VT_DIRECTIO, POOL_OFF(direct_io), 0 },
     { SEC_EXPORT, "volume", VT_VOLUME, EXP_OFF(volume), 0 },
     { SEC_EXPORT, "readonly", VT_BOOL, EXP_OFF(readonly), 0 },
     { SEC_EXPORT, "description", VT_TEXT, EXP_OFF(description), 0 },
@@ -624,6 +625,10 @@ static const struct enum_name tls_names[] = { { "off", CONFIG_TLS_OFF },
 static const struct enum_name log_names[] = { { "stderr", CONFIG_LOG_STDERR },
                                               { "syslog", CONFIG_LOG_SYSLOG },
                                               { NULL, 0 } };
+static const struct enum_name direct_io_names[] = { { "writes", CONFIG_DIRECT_IO_WRITES },
+                                                    { "off", CONFIG_DIRECT_IO_OFF },
+                                                    { "on", CONFIG_DIRECT_IO_ON },
+                                                    { NULL, 0 } };
 static const struct enum_name level_names[] = { { "err", LOG_LEVEL_ERR },
                                                 { "warn", LOG_LEVEL_WARN },
                                                 { "info", LOG_LEVEL_INFO },
@@ -745,6 +750,14 @@ set_scalar(struct parse *ps, const struct key_def *k, void *base, const char *va
             return 1;
         }
         *(enum config_log *)field(base, k->off) = (enum config_log)iv;
+        return 0;
+    case VT_DIRECTIO:
+        if (!enum_parse(direct_io_names, value, &iv)) {
+            config_err(ps, at, NULL, "invalid value '%s' for '%s' (use writes, off or on)", value,
+                       k->name);
+            return 1;
+        }
+        *(enum config_direct_io *)field(base, k->off) = (enum config_direct_io)iv;
         return 0;
     case VT_LOGLEVEL:
         if (!enum_parse(level_names, value, &iv)) {

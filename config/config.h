@@ -93,6 +93,13 @@ enum config_tls {
 
 enum config_log { CONFIG_LOG_STDERR, CONFIG_LOG_SYSLOG };
 
+/* [pool] direct-io: which vdev I/O bypasses the page cache (enum vdev_direct in core). */
+enum config_direct_io {
+    CONFIG_DIRECT_IO_WRITES, /* the default: writes direct, reads buffered (read-ahead) */
+    CONFIG_DIRECT_IO_OFF,    /* everything through the page cache */
+    CONFIG_DIRECT_IO_ON      /* reads and writes direct: the pool's cache is the only one */
+};
+
 /* A TCP listen address. */
 struct config_addr {
     char *host;    /* IPv4 dotted quad, IPv6 without brackets, or a hostname; owned */
@@ -101,15 +108,16 @@ struct config_addr {
 };
 
 struct config_pool {
-    char *name;                   /* owned; [A-Za-z0-9_.:-], 1..CONFIG_POOL_NAME_MAX bytes */
-    char **vdevs;                 /* owned words in order: resolved paths and group keywords */
-    size_t nvdevs;                /* >= 1 after a successful load */
-    uint64_t create_size;         /* bytes; missing vdev files are created sparse at this size
-                                     (0 = never create: a missing vdev is an error). Unset: 0 */
-    char *default_volume;         /* volume (name inside the pool, e.g. "vol0") created when
-                                     missing; NULL = none. Unset: NULL */
-    uint64_t default_volume_size; /* bytes, a multiple of CONFIG_VOLBLOCKSIZE; set iff
-                                     default_volume is. Unset: 0 */
+    char *name;                      /* owned; [A-Za-z0-9_.:-], 1..CONFIG_POOL_NAME_MAX bytes */
+    char **vdevs;                    /* owned words in order: resolved paths and group keywords */
+    size_t nvdevs;                   /* >= 1 after a successful load */
+    uint64_t create_size;            /* bytes; missing vdev files are created sparse at this size
+                                        (0 = never create: a missing vdev is an error). Unset: 0 */
+    char *default_volume;            /* volume (name inside the pool, e.g. "vol0") created when
+                                        missing; NULL = none. Unset: NULL */
+    uint64_t default_volume_size;    /* bytes, a multiple of CONFIG_VOLBLOCKSIZE; set iff
+                                        default_volume is. Unset: 0 */
+    enum config_direct_io direct_io; /* unset: writes */
 };
 
 struct config_export {
@@ -219,6 +227,7 @@ void config_format_addr(const struct config_addr *a, char *buf, size_t len);
 
 const char *config_tls_name(enum config_tls t);
 const char *config_log_name(enum config_log l);
+const char *config_direct_io_name(enum config_direct_io d);
 const char *config_log_level_name(enum log_level l);
 
 #endif

@@ -35,6 +35,7 @@ enum val_type {
     VT_TLS,      /* off|on|require */
     VT_TLS_OPT,  /* off|on|require, empty = follow [nbd] (sets config_export.tls_set) */
     VT_LOG,      /* stderr|syslog */
+    VT_DIRECTIO, /* writes|off|on */
     VT_LOGLEVEL, /* err|warn|info|debug */
     VT_ADDRS,    /* list of host:port */
     VT_WORDS,    /* list of words */

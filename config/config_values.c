@@ -395,6 +395,12 @@ config_vdev_is_keyword(const char *word)
 }
 
 const char *
+config_direct_io_name(enum config_direct_io d)
+{
+    return d == CONFIG_DIRECT_IO_ON ? "on" : d == CONFIG_DIRECT_IO_OFF ? "off" : "writes";
+}
+
+const char *
 config_tls_name(enum config_tls t)
 {
     return t == CONFIG_TLS_REQUIRE ? "require" : t == CONFIG_TLS_ON ? "on" : "off";
@@ -454,7 +460,7 @@ config_equal(const struct lcpfs_config *a, const struct lcpfs_config *b)
         const struct config_pool *x = &a->pools[i], *y = &b->pools[i];
         if (!str_eq(x->name, y->name) || x->nvdevs != y->nvdevs ||
             x->create_size != y->create_size || !str_eq(x->default_volume, y->default_volume) ||
-            x->default_volume_size != y->default_volume_size)
+            x->default_volume_size != y->default_volume_size || x->direct_io != y->direct_io)
             return false;
         for (size_t j = 0; j < x->nvdevs; j++)
             if (!str_eq(x->vdevs[j], y->vdevs[j]))
@@ -544,6 +550,7 @@ config_dump(const struct lcpfs_config *cfg, FILE *out)
         dump_size(out, "create-size", p->create_size);
         dump_str(out, "default-volume", p->default_volume);
         dump_size(out, "default-volume-size", p->default_volume_size);
+        dump_str(out, "direct-io", config_direct_io_name(p->direct_io));
     }
     for (size_t i = 0; i < cfg->nexports; i++) {
         const struct config_export *e = &cfg->exports[i];

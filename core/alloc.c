@@ -982,6 +982,19 @@ alloc_get_stats(struct alloc *a, struct alloc_stats *out)
     pthread_mutex_unlock(&a->lock);
 }
 
+void
+alloc_get_space(struct alloc *a, struct alloc_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&a->lock);
+    out->size = a->size;
+    out->allocated = a->allocated;
+    out->free = a->size - a->allocated;
+    out->deferred = a->deferred;
+    out->slop = slop_locked(a);
+    pthread_mutex_unlock(&a->lock);
+}
+
 uint64_t
 alloc_vdev_allocated(struct alloc *a, uint32_t vdev)
 {

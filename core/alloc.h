@@ -122,6 +122,8 @@ struct alloc_stats {
     unsigned nmetaslabs;
 };
 void alloc_get_stats(struct alloc *a, struct alloc_stats *out);
+/* The space fields only (size, allocated, free, deferred, slop): O(1), for the write path. */
+void alloc_get_space(struct alloc *a, struct alloc_stats *out);
 /* Allocated bytes of one vdev (0 for an unknown id). */
 uint64_t alloc_vdev_allocated(struct alloc *a, uint32_t vdev);
 uint64_t alloc_slop_bytes(struct alloc *a);

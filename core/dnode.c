@@ -32,6 +32,7 @@
 
 #include "common/assert.h"
 #include "common/err.h"
+#include "core/blkbuf.h"
 #include "core/pool_impl.h"
 #include "core/traverse.h"
 
@@ -635,13 +636,20 @@ fill_current(struct dnode *dn, const struct dnode_txg *self, uint64_t blkid, uin
     return rc;
 }
 
-/* Returns the slot's dirty copy of blkid, creating it (with the current content if partial). */
+/*
+ * Makes `data` (blksz bytes, a blkbuf the slot now owns) the slot's dirty copy of blkid. A copy
+ * already there is handed back in *replaced for the caller to free (after dropping the lock);
+ * a new one reserves its space and counts as dirty. dn->lock held.
+ */
 static int
-dirty_block_get(struct dnode *dn, struct dnode_txg *slot, uint64_t blkid, bool whole, uint8_t **out)
+dirty_block_adopt(struct dnode *dn, struct dnode_txg *slot, uint64_t blkid, uint8_t *data,
+                  uint8_t **replaced)
 {
+    *replaced = NULL;
     struct dirty_block *db = u64map_get(&slot->blocks, blkid);
     if (db != NULL) {
-        *out = db->data;
+        *replaced = db->data;
+        db->data = data;
         return 0;
     }
     uint32_t blksz = dn->latest.datablksz;
@@ -653,25 +661,41 @@ dirty_block_get(struct dnode *dn, struct dnode_txg *slot, uint64_t blkid, bool w
             return rc;
     }
     db = malloc(sizeof(*db));
-    uint8_t *data = malloc(blksz);
-    if (db == NULL || data == NULL) {
-        free(db);
-        free(data);
+    if (db == NULL)
         return -ENOMEM;
-    }
-    int rc = whole ? 0 : fill_current(dn, slot, blkid, data);
-    if (rc == 0) {
-        db->data = data;
-        rc = u64map_put(&slot->blocks, blkid, db);
-    }
+    db->data = data;
+    int rc = u64map_put(&slot->blocks, blkid, db);
     if (rc != 0) {
         free(db);
-        free(data);
         return rc;
     }
     if (blkid + 1 > slot->max_blkid_plus1)
         slot->max_blkid_plus1 = blkid + 1;
     txg_dirty_add(dn->os->pool, slot->txg, blksz);
+    return 0;
+}
+
+/* Returns the slot's dirty copy of blkid, creating it (with the current content if partial). */
+static int
+dirty_block_get(struct dnode *dn, struct dnode_txg *slot, uint64_t blkid, bool whole, uint8_t **out)
+{
+    struct dirty_block *db = u64map_get(&slot->blocks, blkid);
+    if (db != NULL) {
+        *out = db->data;
+        return 0;
+    }
+    uint32_t blksz = dn->latest.datablksz;
+    uint8_t *data = blkbuf_alloc(blksz), *none;
+    if (data == NULL)
+        return -ENOMEM;
+    int rc = whole ? 0 : fill_current(dn, slot, blkid, data);
+    if (rc == 0)
+        rc = dirty_block_adopt(dn, slot, blkid, data, &none);
+    if (rc != 0) {
+        free(data);
+        return rc;
+    }
+    ASSERT(none == NULL);
     *out = data;
     return 0;
 }
@@ -701,11 +725,104 @@ write_locked(struct dnode *dn, struct dnode_txg *slot, uint64_t off, size_t len,
     return 0;
 }
 
+/* Whole blocks per batch of write_prepared; larger writes take several batches. */
+#define PREPARED_BATCH 64
+
+/*
+ * Writes [off, off + len) where the whole blocks in it, at most PREPARED_BATCH, were copied
+ * into bufs[0..nbufs) (first whole block fb) before the lock was taken: the copy, and the
+ * first touch of freshly allocated memory, are most of a write's cost and would serialise
+ * every writer of the object under dn->lock. Takes and drops dn->lock. Buffers not adopted
+ * are freed. Returns -EAGAIN (nothing written) if the block size changed meanwhile.
+ */
+static int
+write_prepared(struct dnode *dn, uint64_t txg, uint64_t off, size_t len, const uint8_t *buf,
+               uint32_t blksz, uint64_t fb, uint8_t **bufs, size_t nbufs)
+{
+    uint8_t *replaced[PREPARED_BATCH];
+    size_t nreplaced = 0, adopted = 0;
+    pthread_mutex_lock(&dn->lock);
+    int rc = -ENOENT;
+    if (dn->latest.type == OT_NONE)
+        goto out;
+    rc = -EAGAIN;
+    if (dn->latest.datablksz != blksz)
+        goto out;
+    struct dnode_txg *slot = slot_get(dn, txg);
+    uint64_t head_end = fb * blksz, tail_off = (fb + nbufs) * blksz;
+    rc = write_locked(dn, slot, off, (size_t)(head_end - off), buf);
+    for (; rc == 0 && adopted < nbufs; adopted++) {
+        uint8_t *old;
+        rc = dirty_block_adopt(dn, slot, fb + adopted, bufs[adopted], &old);
+        if (rc == 0 && old != NULL)
+            replaced[nreplaced++] = old;
+    }
+    if (rc == 0)
+        rc = write_locked(dn, slot, tail_off, (size_t)(off + len - tail_off),
+                          buf + (tail_off - off));
+    if (rc == 0 && off + len > dn->latest.size) {
+        dn->latest.size = off + len;
+        dnode_attrs_dirty_locked(dn, txg);
+    }
+out:
+    pthread_mutex_unlock(&dn->lock);
+    for (size_t i = 0; i < nreplaced; i++)
+        free(replaced[i]);
+    for (size_t i = adopted; i < nbufs; i++)
+        free(bufs[i]);
+    return rc;
+}
+
+/* The whole-block path of dnode_write, one batch of at most PREPARED_BATCH blocks at a time. */
+static int
+write_whole_blocks(struct dnode *dn, uint64_t txg, uint64_t off, size_t len, const uint8_t *buf,
+                   uint32_t blksz)
+{
+    while (len > 0) {
+        uint64_t fb = (off + blksz - 1) / blksz, end = off + len;
+        uint64_t nwhole = end / blksz > fb ? end / blksz - fb : 0;
+        if (nwhole > PREPARED_BATCH)
+            nwhole = PREPARED_BATCH;
+        /* This batch: up to the end of its last whole block (or everything, if none). */
+        uint64_t batch_end = nwhole == PREPARED_BATCH ? (fb + nwhole) * blksz : end;
+        uint8_t *bufs[PREPARED_BATCH];
+        size_t n = 0;
+        for (; n < nwhole; n++) {
+            bufs[n] = blkbuf_alloc(blksz);
+            if (bufs[n] == NULL)
+                break;
+            memcpy(bufs[n], buf + ((fb + n) * blksz - off), blksz);
+        }
+        if (n < nwhole) {
+            while (n > 0)
+                free(bufs[--n]);
+            return -ENOMEM;
+        }
+        int rc = write_prepared(dn, txg, off, (size_t)(batch_end - off), buf, blksz, fb, bufs, n);
+        if (rc != 0)
+            return rc;
+        buf += batch_end - off;
+        len -= (size_t)(batch_end - off);
+        off = batch_end;
+    }
+    return 0;
+}
+
 int
 dnode_write(struct dnode *dn, uint64_t txg, uint64_t off, size_t len, const void *buf)
 {
     if (off > INT64_MAX || len > INT64_MAX - off)
         return -EFBIG;
+    pthread_mutex_lock(&dn->lock);
+    uint32_t blksz = dn->latest.datablksz;
+    pthread_mutex_unlock(&dn->lock);
+    /* A write of a whole block or more copies its whole blocks outside the lock; if the block
+     * size changes meanwhile (a one-block object growing), it starts over under the lock. */
+    if (buf != NULL && len >= blksz) {
+        int rc = write_whole_blocks(dn, txg, off, len, buf, blksz);
+        if (rc != -EAGAIN)
+            return rc;
+    }
     pthread_mutex_lock(&dn->lock);
     int rc = -ENOENT;
     if (dn->latest.type == OT_NONE)

@@ -31,6 +31,7 @@
 
 #include "common/assert.h"
 #include "common/err.h"
+#include "core/blkbuf.h"
 #include "core/pool_impl.h"
 #include "core/taskq.h"
 
@@ -144,7 +145,7 @@ get_ind(struct sync_ctx *sc, int level, uint64_t index, struct ind_block **out)
     if (rc != 0)
         return rc;
     ib = calloc(1, sizeof(*ib));
-    uint8_t *data = calloc(1, sc->indsz);
+    uint8_t *data = blkbuf_zalloc(sc->indsz);
     if (ib == NULL || data == NULL) {
         rc = -ENOMEM;
         goto fail;
@@ -203,7 +204,7 @@ grow_levels(struct sync_ctx *sc, uint64_t blkid)
     while (blkid >= capacity(sc)) {
         /* The new top block 0 adopts the old top BPs as its first entries. */
         struct ind_block *ib = calloc(1, sizeof(*ib));
-        uint8_t *data = calloc(1, sc->indsz);
+        uint8_t *data = blkbuf_zalloc(sc->indsz);
         if (ib == NULL || data == NULL) {
             free(ib);
             free(data);
@@ -396,7 +397,7 @@ cache_written(struct sync_ctx *sc, struct dnode_txg *slot)
 static void
 cache_indirect(struct sync_ctx *sc, const struct blkptr *bp, const uint8_t *data)
 {
-    uint8_t *copy = malloc(sc->indsz);
+    uint8_t *copy = blkbuf_alloc(sc->indsz);
     if (copy == NULL)
         return; /* only a cache: the next read fetches it */
     memcpy(copy, data, sc->indsz);

@@ -393,7 +393,7 @@ pool_create(const char *name, const char *const *words, size_t nwords, const str
     struct vdev_file_opts fo = {
         .create = opts && opts->create_files,
         .create_size = opts ? opts->create_size : 0,
-        .direct = opts && opts->direct_io,
+        .direct = opts ? opts->direct_io : VDEV_DIRECT_OFF,
     };
     size_t ndevs = 0;
     for (size_t i = 0; i < nwords; i++) {

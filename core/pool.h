@@ -28,6 +28,7 @@
 #include "core/cksum.h"
 #include "core/compress.h"
 #include "core/ondisk.h"
+#include "core/vdev_backend.h"
 
 struct pool;
 struct objset;
@@ -40,7 +41,7 @@ struct pool_opts {
     size_t arc_max_bytes;     /* block cache budget; 0 = RAM / 8, within 256 MiB .. 8 GiB */
     uint64_t journal_checkpoint_bytes; /* rewrite the space checkpoint past this journal size; 0 = 8
                                           MiB */
-    bool direct_io;                    /* O_DIRECT on file vdevs */
+    enum vdev_direct direct_io;        /* O_DIRECT on file vdevs (vdev_backend.h) */
     bool create_files; /* pool_create: make missing vdev files of create_size bytes */
     uint64_t create_size;
 };

@@ -534,7 +534,7 @@ pool_import(const char *const *paths, size_t n, const struct pool_import_opts *o
         return err_msg_set(em, -EINVAL, "give 1 to %d devices", POOL_MAX_LAYOUT_WORDS);
     struct vdev_backend *devs[POOL_MAX_LAYOUT_WORDS];
     struct vdev_file_opts fo = { .readonly = opts && opts->readonly,
-                                 .direct = opts && opts->tuning.direct_io };
+                                 .direct = opts ? opts->tuning.direct_io : VDEV_DIRECT_OFF };
     size_t ndevs = 0;
     for (size_t i = 0; i < n; i++) {
         if (pool_layout_is_keyword(paths[i]))

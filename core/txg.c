@@ -75,7 +75,7 @@ int
 txg_reserve_space(struct pool *p, uint64_t txg, uint64_t bytes, const struct objset *os)
 {
     struct alloc_stats as;
-    alloc_get_stats(p->alloc, &as);
+    alloc_get_space(p->alloc, &as);
     uint64_t usable = as.free > as.slop + as.deferred ? as.free - as.slop - as.deferred : 0;
     /* Space others reserved and have not used is not ours to take (dsl.h reservations). */
     uint64_t others = dsl_rsv_unused_total(p) - __atomic_load_n(&os->rsv_own, __ATOMIC_RELAXED);
@@ -119,7 +119,7 @@ wait_for_space(struct pool *p, uint64_t estimate, uint64_t own_rsv)
         return;
     for (int round = 0; round < TXG_SLOTS + 1; round++) {
         struct alloc_stats as;
-        alloc_get_stats(p->alloc, &as);
+        alloc_get_space(p->alloc, &as);
         uint64_t usable = as.free > as.slop + as.deferred ? as.free - as.slop - as.deferred : 0;
         uint64_t others = dsl_rsv_unused_total(p);
         others = others > own_rsv ? others - own_rsv : 0;

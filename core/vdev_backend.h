@@ -48,10 +48,26 @@ vdev_backend_flush(struct vdev_backend *b)
 /* Closes and frees b; NULL is a no-op. */
 void vdev_backend_close(struct vdev_backend *b);
 
+/*
+ * Which I/O bypasses the page cache (O_DIRECT). The pool's block cache (arc.h) already holds
+ * what was written and read, so the page cache only adds a second copy of it:
+ *   OFF     everything buffered (the kernel caches, reads ahead and writes back);
+ *   WRITES  writes direct: no copy into the page cache, no second cached copy of written data,
+ *           no write-back or dirty throttling behind the pool's back; reads stay buffered, so
+ *           the kernel's read-ahead still serves cold sequential reads;
+ *   ALL     reads and writes direct: the block cache is the only cache.
+ * A filesystem that refuses O_DIRECT (tmpfs) silently gets OFF.
+ */
+enum vdev_direct {
+    VDEV_DIRECT_OFF = 0,
+    VDEV_DIRECT_WRITES,
+    VDEV_DIRECT_ALL,
+};
+
 struct vdev_file_opts {
-    bool create;          /* create the file if missing (regular files only) */
-    uint64_t create_size; /* size of a created file (sparse, via ftruncate) */
-    bool direct;          /* open with O_DIRECT; falls back to buffered if refused */
+    bool create;             /* create the file if missing (regular files only) */
+    uint64_t create_size;    /* size of a created file (sparse, via ftruncate) */
+    enum vdev_direct direct; /* what goes O_DIRECT; falls back to buffered if refused */
     bool readonly;
 };
 

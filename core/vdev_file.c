@@ -7,15 +7,19 @@
  * under us and is -EIO). Flush is fdatasync, which on Linux also sends a cache flush to a block
  * device. The size is fixed at open: st_size for a file, BLKGETSIZE64 for a block device.
  *
- * O_DIRECT. When asked for, the device is opened with O_DIRECT; a filesystem that refuses it
- * (tmpfs answers EINVAL) silently gets a buffered descriptor instead. Direct I/O needs the
- * offset, the length and the memory buffer aligned. The pool's I/O is sector-aligned, so:
- *   - a request whose offset and length are multiples of dio_align goes to the direct
- *     descriptor; if the caller's buffer is not dio_mem_align-aligned it is bounced through an
- *     aligned temporary buffer;
+ * O_DIRECT. When asked for (enum vdev_direct: writes only, or reads and writes), the device is
+ * opened with O_DIRECT; a filesystem that refuses it (tmpfs answers EINVAL) silently gets a
+ * buffered descriptor instead. Direct I/O needs the offset, the length and the memory buffer
+ * aligned; the alignments are the kernel's (statx STATX_DIOALIGN), else guessed from the
+ * block size. The pool's I/O is sector-aligned and its block buffers are BLKBUF_ALIGN-aligned
+ * (blkbuf.h), so:
+ *   - a request in a direct direction whose offset and length are multiples of dio_align goes
+ *     to the direct descriptor; if the caller's buffer is not dio_mem_align-aligned it is
+ *     bounced through an aligned temporary buffer;
  *   - any other request (or one the kernel still refuses with EINVAL) goes to a second,
  *     buffered descriptor on the same file. Linux keeps the page cache coherent around direct
- *     I/O, so mixing the two is safe.
+ *     I/O (a direct write writes back and drops the cached pages of its range), so mixing the
+ *     two is safe; fdatasync on either descriptor syncs the file.
  *
  * Invariants:
  *  1. fd is always valid; bfd == -1 unless direct, in which case bfd is a buffered descriptor
@@ -40,16 +44,18 @@
 #include "core/ondisk.h"
 #include "core/vdev_backend.h"
 
-#define DIO_MEM_ALIGN 4096u  /* buffer alignment for O_DIRECT: a page satisfies every device */
-#define BOUNCE_CHUNK  MiB(1) /* largest bounce buffer; bigger requests are split */
+#define DIO_GUESS_ALIGN 4096u  /* alignment assumed when the kernel does not say: a page */
+#define BOUNCE_CHUNK    MiB(1) /* largest bounce buffer; bigger requests are split */
 
 struct file_backend {
     struct vdev_backend base; /* first: the ops cast between the two */
     int fd;                   /* the device; O_DIRECT when direct */
     int bfd;                  /* buffered descriptor when direct, else -1 (invariant 1) */
     bool direct;              /* fd was opened with O_DIRECT */
+    bool direct_reads;        /* reads use fd too (VDEV_DIRECT_ALL); else only writes do */
     bool readonly;
-    uint32_t dio_align; /* offset/length granularity of direct I/O (bytes, power of two) */
+    uint32_t dio_align;     /* offset/length granularity of direct I/O (bytes, power of two) */
+    uint32_t dio_mem_align; /* buffer alignment of direct I/O (bytes, power of two) */
 };
 
 static struct file_backend *
@@ -116,12 +122,12 @@ file_direct_ok(const struct file_backend *f, uint64_t off, size_t len)
 static int
 file_direct_io(struct file_backend *f, bool write, uint64_t off, uint8_t *buf, size_t len)
 {
-    if (((uintptr_t)buf & (DIO_MEM_ALIGN - 1)) == 0) {
+    if (((uintptr_t)buf & (f->dio_mem_align - 1)) == 0) {
         return write ? pwrite_full(f->fd, off, buf, len) : pread_full(f->fd, off, buf, len);
     }
     size_t cap = len < BOUNCE_CHUNK ? len : (size_t)BOUNCE_CHUNK;
-    uint8_t *bounce =
-        aligned_alloc(DIO_MEM_ALIGN, (cap + DIO_MEM_ALIGN - 1) & ~(size_t)(DIO_MEM_ALIGN - 1));
+    size_t align = f->dio_mem_align > DIO_GUESS_ALIGN ? f->dio_mem_align : DIO_GUESS_ALIGN;
+    uint8_t *bounce = aligned_alloc(align, (cap + align - 1) & ~(align - 1));
     if (bounce == NULL)
         return ERR(-ENOMEM);
     int rc = 0;
@@ -152,7 +158,7 @@ file_read(struct vdev_backend *b, uint64_t off, void *buf, size_t len)
         return ERR(-EINVAL);
     if (len == 0)
         return 0;
-    if (file_direct_ok(f, off, len)) {
+    if (f->direct_reads && file_direct_ok(f, off, len)) {
         int rc = file_direct_io(f, false, off, buf, len);
         if (rc != -EINVAL)
             return rc;
@@ -248,7 +254,30 @@ file_open_fd(const char *path, int flags, const struct vdev_file_opts *opts, boo
     }
 }
 
-/* Fills f->base.size and f->dio_align from the open descriptor. */
+static bool
+align_ok(uint64_t a)
+{
+    return a >= 1 && a <= 65536 && (a & (a - 1)) == 0;
+}
+
+/*
+ * The kernel's direct I/O alignments for the open file (statx STATX_DIOALIGN, Linux 6.1), when
+ * it reports them; otherwise the guesses already in f are kept.
+ */
+static void
+file_probe_dio(struct file_backend *f)
+{
+    struct statx sx;
+    if (statx(f->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) != 0 ||
+        (sx.stx_mask & STATX_DIOALIGN) == 0)
+        return;
+    if (align_ok(sx.stx_dio_offset_align) && align_ok(sx.stx_dio_mem_align)) {
+        f->dio_align = sx.stx_dio_offset_align;
+        f->dio_mem_align = sx.stx_dio_mem_align;
+    }
+}
+
+/* Fills f->base.size, f->dio_align and f->dio_mem_align from the open descriptor. */
 static int
 file_probe(struct file_backend *f)
 {
@@ -256,27 +285,28 @@ file_probe(struct file_backend *f)
 
     if (fstat(f->fd, &st) != 0)
         return -errno;
+    f->dio_mem_align = DIO_GUESS_ALIGN;
     if (S_ISREG(st.st_mode)) {
         f->base.size = (uint64_t)st.st_size;
-        f->dio_align = st.st_blksize >= (blksize_t)SECTOR_SIZE && st.st_blksize <= 65536 &&
-                               (st.st_blksize & (st.st_blksize - 1)) == 0
+        f->dio_align = st.st_blksize >= (blksize_t)SECTOR_SIZE && align_ok((uint64_t)st.st_blksize)
                            ? (uint32_t)st.st_blksize
-                           : 4096u;
-        return 0;
-    }
-    if (S_ISBLK(st.st_mode)) {
+                           : DIO_GUESS_ALIGN;
+    } else if (S_ISBLK(st.st_mode)) {
         uint64_t bytes = 0;
         int lbs = 0;
         if (ioctl(f->fd, BLKGETSIZE64, &bytes) != 0)
             return -errno;
-        if (ioctl(f->fd, BLKSSZGET, &lbs) != 0 || lbs < (int)SECTOR_SIZE || lbs > 65536 ||
-            (lbs & (lbs - 1)) != 0)
-            lbs = 4096;
+        if (ioctl(f->fd, BLKSSZGET, &lbs) != 0 || lbs < (int)SECTOR_SIZE ||
+            !align_ok((uint64_t)lbs))
+            lbs = DIO_GUESS_ALIGN;
         f->base.size = bytes;
         f->dio_align = (uint32_t)lbs;
-        return 0;
+    } else {
+        return ERR(-EINVAL); /* neither a file nor a block device */
     }
-    return ERR(-EINVAL); /* neither a file nor a block device */
+    if (f->direct)
+        file_probe_dio(f);
+    return 0;
 }
 
 int
@@ -301,11 +331,12 @@ vdev_file_open(const char *path, const struct vdev_file_opts *opts, struct vdev_
     int flags = (opts->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
     bool created = false;
     int rc;
-    if (opts->direct) {
+    if (opts->direct != VDEV_DIRECT_OFF) {
         rc = file_open_fd(path, flags | O_DIRECT, opts, &created);
-        if (rc >= 0)
+        if (rc >= 0) {
             f->direct = true;
-        else if (rc == -EINVAL)
+            f->direct_reads = opts->direct == VDEV_DIRECT_ALL;
+        } else if (rc == -EINVAL)
             rc = file_open_fd(path, flags, opts, &created); /* O_DIRECT refused: buffered */
     } else {
         rc = file_open_fd(path, flags, opts, &created);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "core/blkbuf.h"
 #include "core/bp.h"
 #include "core/cksum.h"
 #include "core/pool_impl.h"
@@ -58,7 +59,7 @@ map_build(const struct vdev *vd, uint64_t off, uint8_t *buf, size_t dsize, struc
     m->nparity = np;
     m->ndata = ncols - np;
     size_t psize = (size_t)((bc != 0 ? q + 1 : q) << ashift);
-    m->parity = malloc((size_t)np * psize);
+    m->parity = blkbuf_alloc((size_t)np * psize);
     if (m->parity == NULL)
         return -ENOMEM;
     size_t data_off = 0;
@@ -194,7 +195,7 @@ static int
 check_parity(struct rz_map *m, uint64_t *liars)
 {
     size_t psize = m->col[0].size;
-    uint8_t *fresh = malloc((size_t)m->nparity * psize);
+    uint8_t *fresh = blkbuf_alloc((size_t)m->nparity * psize);
     if (fresh == NULL)
         return -ENOMEM;
     uint8_t *saved[VDEV_MAX_PARITY];

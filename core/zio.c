@@ -22,6 +22,7 @@
 #include "common/assert.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "core/blkbuf.h"
 #include "core/cksum.h"
 #include "core/compress.h"
 #include "core/pool_impl.h"
@@ -127,7 +128,7 @@ zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
     /* Compress into a buffer with room for the whole block rounded to the allocation unit. */
     size_t unit = 1u << pool_ashift(p, 0);
     size_t cap = roundup_u64(lsize, unit);
-    uint8_t *phys = malloc(cap);
+    uint8_t *phys = blkbuf_alloc(cap);
     if (phys == NULL)
         return -ENOMEM;
     ssize_t clen = 0;
@@ -243,7 +244,7 @@ zio_read(struct pool *p, const struct blkptr *bp, void *out)
     /* A block stored raw in exactly its allocated size is read straight into out and verified
      * there: no bounce buffer, no copy (most random data, written with lz4 on, is stored so). */
     bool direct = bp->comp == COMPRESS_OFF && bp->psize == bp->lsize && dsize == bp->lsize;
-    uint8_t *phys = direct ? out : malloc(dsize);
+    uint8_t *phys = direct ? out : blkbuf_alloc(dsize);
     if (phys == NULL)
         return -ENOMEM;
     int rc = -EIO, bad_mask = 0;
@@ -306,7 +307,7 @@ zio_read_ref(struct pool *p, const struct blkptr *bp, struct blockref *ref)
         if (cache_only)
             return -EWOULDBLOCK;
     }
-    uint8_t *data = malloc(bp->lsize ? bp->lsize : 1);
+    uint8_t *data = blkbuf_alloc(bp->lsize);
     if (data == NULL)
         return -ENOMEM;
     int rc = zio_read(p, bp, data);

@@ -308,7 +308,7 @@ admin_pool_create(struct srv *s, json_t *args, json_t **result, struct err_msg *
     int rc = vdev_args(args, &paths, &n, em);
     if (rc != 0)
         return rc;
-    struct pool_opts po = { 0 };
+    struct pool_opts po = { .direct_io = VDEV_DIRECT_WRITES }; /* as [pool] direct-io's default */
     json_t *size = json_object_get(args, "size");
     if (json_is_integer(size) && json_integer_value(size) > 0) {
         po.create_files = true;
@@ -333,7 +333,8 @@ admin_pool_import(struct srv *s, json_t *args, json_t **result, struct err_msg *
     int rc = vdev_args(args, &paths, &n, em);
     if (rc != 0)
         return rc;
-    struct pool_import_opts io = { .readonly = json_is_true(json_object_get(args, "readonly")) };
+    struct pool_import_opts io = { .readonly = json_is_true(json_object_get(args, "readonly")),
+                                   .tuning.direct_io = VDEV_DIRECT_WRITES };
     struct pool *p = NULL;
     rc = pool_import(paths, n, &io, &p, em);
     if (rc == 0 && (rc = srv_pool_add(s, p, paths, n)) != 0) {

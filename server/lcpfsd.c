@@ -80,14 +80,19 @@ open_pool(struct daemon *d, const struct config_pool *cp)
     size_t present = 0;
     for (size_t i = 0; i < cp->nvdevs; i++)
         present += file_exists(cp->vdevs[i]);
+    enum vdev_direct direct = cp->direct_io == CONFIG_DIRECT_IO_OFF  ? VDEV_DIRECT_OFF
+                              : cp->direct_io == CONFIG_DIRECT_IO_ON ? VDEV_DIRECT_ALL
+                                                                     : VDEV_DIRECT_WRITES;
     struct pool *p = NULL;
     int rc;
     if (present == 0 && cp->create_size > 0) {
-        struct pool_opts po = { .create_files = true, .create_size = cp->create_size };
+        struct pool_opts po = { .create_files = true,
+                                .create_size = cp->create_size,
+                                .direct_io = direct };
         rc = pool_create(cp->name, (const char *const *)cp->vdevs, cp->nvdevs, &po, &p, &em);
 
     } else {
-        struct pool_import_opts io = { 0 };
+        struct pool_import_opts io = { .tuning.direct_io = direct };
         rc = pool_import((const char *const *)cp->vdevs, cp->nvdevs, &io, &p, &em);
         if (rc == 0 && strcmp(pool_name(p), cp->name) != 0) {
             log_err("pool '%s': the devices hold pool '%s'", cp->name, pool_name(p));

@@ -128,6 +128,7 @@ Test(config, embedded_default_is_tank_with_vol0_on_loopback)
     cr_assert_eq(c.pools[0].create_size, 16 * GIB);
     cr_assert_str_eq(c.pools[0].default_volume, "vol0");
     cr_assert_eq(c.pools[0].default_volume_size, 4 * GIB);
+    cr_assert_eq(c.pools[0].direct_io, CONFIG_DIRECT_IO_WRITES, "direct-io defaults to writes");
     cr_assert_eq(c.nexports, 1);
     const struct config_export *e = config_find_export(&c, "vol0");
     cr_assert_not_null(e);
@@ -158,8 +159,8 @@ Test(config, shipped_conf_parses_cleanly_and_equals_the_embedded_default)
     cr_assert_not_null(f);
     static const char keys[] = "data-dir admin-socket log log-level listen unix tls tls-cert "
                                "tls-key tls-ca tls-verify-peer tls-psk-file default-export vdevs "
-                               "create-size default-volume default-volume-size volume readonly "
-                               "description";
+                               "create-size default-volume default-volume-size direct-io volume "
+                               "readonly description";
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
@@ -208,8 +209,10 @@ static const char every_key[] = "\xEF\xBB\xBF# every key, non-default values, as
                                 "create-size = 512m\n"
                                 "default-volume = vms/disk1\n"
                                 "default-volume-size = 10g\n"
+                                "direct-io = ON\n"
                                 "[pool small]\n"
                                 "vdevs = small.vdev\n"
+                                "direct-io = off\n"
                                 "[nbd-export disk1]\n"
                                 "volume = big/vms/disk1\n"
                                 "readonly = true\n"
@@ -259,6 +262,7 @@ Test(config, parses_every_key)
     cr_assert_eq(big->create_size, 512ull << 20);
     cr_assert_str_eq(big->default_volume, "vms/disk1");
     cr_assert_eq(big->default_volume_size, 10 * GIB);
+    cr_assert_eq(big->direct_io, CONFIG_DIRECT_IO_ON);
     const struct config_pool *small = &c.pools[1];
     cr_assert_str_eq(small->name, "small");
     cr_assert_eq(small->nvdevs, 1);
@@ -266,6 +270,7 @@ Test(config, parses_every_key)
     cr_assert_eq(small->create_size, 0, "unset create-size is 0");
     cr_assert_null(small->default_volume);
     cr_assert_eq(small->default_volume_size, 0);
+    cr_assert_eq(small->direct_io, CONFIG_DIRECT_IO_OFF);
 
     cr_assert_eq(c.nexports, 2);
     const struct config_export *d1 = &c.exports[0];
@@ -717,6 +722,10 @@ static const struct err_case value_cases[] = {
       "[pool tank]\nvdevs = /a\n[nbd-export e]\nvolume = tank/v\ntls = yes\n",
       { 0 },
       { "F:5: invalid value 'yes' for 'tls' (use off, on or require), or leave empty" } },
+    { "direct-io",
+      "[pool p]\nvdevs = /a\ndirect-io = always\n",
+      { 0 },
+      { "F:3: invalid value 'always' for 'direct-io' (use writes, off or on)" } },
     { "log",
       "[server]\nlog = journal\n",
       { 0 },
