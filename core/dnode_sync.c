@@ -415,23 +415,25 @@ struct data_job {
     uint64_t blkid;
     const uint8_t *data;
     struct blkptr oldbp, newbp;
+    struct zio_deferred *dw; /* this block's entry in the issue array */
     bool reused;
     int rc;
 };
 
 static void
-write_one(void *arg, size_t i)
+prepare_one(void *arg, size_t i)
 {
     struct data_job *j = &((struct data_job *)arg)[i];
     struct sync_ctx *sc = j->sc;
-    j->rc = zio_write(sc->p, sc->txg, j->data, sc->work.a.datablksz, j->zp, &j->oldbp, &j->newbp,
-                      &j->reused);
+    j->rc = zio_write_prepare(sc->p, sc->txg, j->data, sc->work.a.datablksz, j->zp, &j->oldbp,
+                              &j->newbp, j->dw);
 }
 
 /*
  * Step 3: the tree is read sequentially to find each block's old BP, the blocks are compressed,
- * checksummed, allocated and written in parallel on the pool's taskq, then their BPs are set
- * sequentially (the indirect cache is single-threaded).
+ * checksummed and allocated in parallel on the pool's taskq, then written, blocks that are
+ * adjacent on a device merged into one write (zio_agg.c), then their BPs are set sequentially
+ * (the indirect cache is single-threaded).
  */
 static int
 write_data_blocks(struct sync_ctx *sc, struct dnode_txg *slot)
@@ -442,7 +444,10 @@ write_data_blocks(struct sync_ctx *sc, struct dnode_txg *slot)
     if (rc != 0)
         return rc;
     struct data_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
-    if (jobs == NULL) {
+    struct zio_deferred *dws = calloc(n ? n : 1, sizeof(*dws));
+    if (jobs == NULL || dws == NULL) {
+        free(jobs);
+        free(dws);
         free(keys);
         return -ENOMEM;
     }
@@ -452,11 +457,20 @@ write_data_blocks(struct sync_ctx *sc, struct dnode_txg *slot)
     sc->nwritten = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct dirty_block *db = u64map_get(&slot->blocks, keys[i]);
-        jobs[i] = (struct data_job){ .sc = sc, .zp = &zp, .blkid = keys[i], .data = db->data };
+        jobs[i] = (struct data_job){
+            .sc = sc, .zp = &zp, .blkid = keys[i], .data = db->data, .dw = &dws[i]
+        };
         rc = get_bp(sc, 0, keys[i], &jobs[i].oldbp);
     }
-    if (rc == 0)
-        taskq_run(sc->p->taskq, n, write_one, jobs);
+    if (rc == 0) {
+        taskq_run(sc->p->taskq, n, prepare_one, jobs);
+        (void)zio_write_issue(sc->p, sc->txg, dws, n, sc->p->taskq);
+        for (size_t i = 0; i < n; i++) {
+            if (jobs[i].rc == 0)
+                jobs[i].rc = dws[i].rc;
+            jobs[i].reused = jobs[i].rc == 0 && dws[i].reused;
+        }
+    }
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = jobs[i].rc;
     for (size_t i = 0; i < n; i++) {
@@ -473,6 +487,7 @@ write_data_blocks(struct sync_ctx *sc, struct dnode_txg *slot)
             sc->written != NULL)
             sc->written[sc->nwritten++] = (struct written){ keys[i], jobs[i].newbp };
     }
+    free(dws);
     free(jobs);
     free(keys);
     return rc;

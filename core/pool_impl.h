@@ -181,6 +181,34 @@ struct zio_props {
 int zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
               const struct zio_props *zp, const struct blkptr *old, struct blkptr *out,
               bool *reused);
+/*
+ * zio_write in two steps, so that a txg's data blocks can be prepared in parallel and their
+ * device writes merged (zio_agg.c): zio_write_prepare does everything but the device writes
+ * (zero detection, compression, checksum, allocation or in-place reuse) and fills *d;
+ * zio_write_issue then writes the copies of d[0..n), merging blocks allocated back to back
+ * on a plain or mirror vdev into single writes of up to ZIO_AGG_MAX bytes, in parallel on tq
+ * (NULL: on the calling thread). A copy whose write fails is written again alone and, if it
+ * still fails, moved once to new space as zio_write always did. zio_write_issue sets each
+ * d[i].rc, frees the DVAs of blocks that failed (unless reused) and every owned buffer, and
+ * returns the first error. Between the two calls the caller keeps `data` alive.
+ */
+struct zio_deferred {
+    struct blkptr *bp;  /* the BP being built (prepare's out); a moved copy updates its DVA */
+    const uint8_t *src; /* dsize bytes to write: owned, or the caller's data */
+    uint8_t *owned;     /* freed by zio_write_issue; NULL when src is the caller's */
+    uint32_t dsize;
+    uint8_t ncopies; /* DVAs to write; 0 for holes, embedded BPs and failed prepares */
+    bool reused;     /* the DVAs are old's, rewritten in place */
+    bool metadata;
+    int rc;
+};
+#define ZIO_AGG_MAX (1u << 20)
+struct taskq;
+int zio_write_prepare(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
+                      const struct zio_props *zp, const struct blkptr *old, struct blkptr *out,
+                      struct zio_deferred *d);
+int zio_write_issue(struct pool *p, uint64_t txg, struct zio_deferred *d, size_t n,
+                    struct taskq *tq);
 /* Reads and verifies a block into out (bp->lsize bytes), trying every copy. -ECKSUM, -EIO. */
 int zio_read(struct pool *p, const struct blkptr *bp, void *out);
 /* A read-only view of a block's logical bytes: from the ARC, or private for holes/embedded. */

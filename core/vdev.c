@@ -287,20 +287,38 @@ vdev_leaf_read(struct vdev *leaf, uint64_t off, void *buf, size_t len)
     return rc;
 }
 
-int
-vdev_leaf_write(struct vdev *leaf, uint64_t off, const void *buf, size_t len, uint64_t txg)
+/* The bookkeeping after a leaf write (or a skipped one: -ENXIO). */
+static int
+leaf_write_done(struct vdev *leaf, int rc, uint64_t txg)
 {
-    if (!vdev_leaf_usable(leaf)) {
+    if (rc == -ENXIO) {
         note_missed(leaf, txg);
-        return -ENXIO;
+        return rc;
     }
-    int rc = vdev_backend_write(leaf->dev, VDEV_DATA_START + off, buf, len);
     if (rc != 0) {
         ATOMIC_INC(leaf->write_errors);
         note_missed(leaf, txg);
     }
     io_outcome(leaf, rc);
     return rc;
+}
+
+int
+vdev_leaf_write(struct vdev *leaf, uint64_t off, const void *buf, size_t len, uint64_t txg)
+{
+    if (!vdev_leaf_usable(leaf))
+        return leaf_write_done(leaf, -ENXIO, txg);
+    return leaf_write_done(leaf, vdev_backend_write(leaf->dev, VDEV_DATA_START + off, buf, len),
+                           txg);
+}
+
+int
+vdev_leaf_writev(struct vdev *leaf, uint64_t off, const struct iovec *iov, int n, uint64_t txg)
+{
+    if (!vdev_leaf_usable(leaf))
+        return leaf_write_done(leaf, -ENXIO, txg);
+    return leaf_write_done(leaf, vdev_backend_writev(leaf->dev, VDEV_DATA_START + off, iov, n),
+                           txg);
 }
 
 void
@@ -375,6 +393,17 @@ vdev_scrub(struct pool *p, const struct dva *dva, const struct blkptr *bp, void 
     return vdev_read(p, dva, bp, buf, dsize);
 }
 
+/* A child that just started missing writes: the config written with this txg records it (its
+ * `missed since`), so the window survives a restart (invariant 3). Block writes with a txg run in
+ * the sync thread, before the config is written. */
+static void
+note_new_missed(struct pool *p, struct vdev *top)
+{
+    for (uint32_t c = 0; c < top->nchildren; c++)
+        if (__atomic_exchange_n(&top->child[c]->missed_new, false, __ATOMIC_RELAXED))
+            p->config_dirty = true;
+}
+
 int
 vdev_write(struct pool *p, const struct dva *dva, uint64_t txg, const void *buf, size_t dsize)
 {
@@ -392,13 +421,33 @@ vdev_write(struct pool *p, const struct dva *dva, uint64_t txg, const void *buf,
         rc = vdev_leaf_write(vd, dva->offset, buf, dsize, txg);
         return rc == -ENXIO ? -EIO : rc;
     }
-    /* A child that just started missing writes: the config written with this txg records it
-     * (its `missed since`), so the window survives a restart (invariant 3). Block writes with a
-     * txg run in the sync thread, before the config is written. */
-    for (uint32_t c = 0; c < vd->nchildren; c++)
-        if (__atomic_exchange_n(&vd->child[c]->missed_new, false, __ATOMIC_RELAXED))
-            p->config_dirty = true;
+    note_new_missed(p, vd);
     return rc;
+}
+
+bool
+vdev_can_writev(const struct pool *p, uint32_t vdev)
+{
+    return vdev < p->nvdevs && p->vdevs[vdev] != NULL &&
+           (p->vdevs[vdev]->type == VDEV_TYPE_LEAF || p->vdevs[vdev]->type == VDEV_TYPE_MIRROR);
+}
+
+int
+vdev_writev(struct pool *p, uint32_t vdev, uint64_t off, const struct iovec *iov, int n,
+            uint64_t txg)
+{
+    VERIFY(vdev_can_writev(p, vdev)); /* callers aggregate only on these */
+    struct vdev *vd = p->vdevs[vdev];
+    if (vd->type == VDEV_TYPE_LEAF) {
+        int rc = vdev_leaf_writev(vd, off, iov, n, txg);
+        return rc == -ENXIO ? -EIO : rc;
+    }
+    uint32_t stored = 0;
+    for (uint32_t c = 0; c < vd->nchildren; c++)
+        if (vdev_leaf_writev(vd->child[c], off, iov, n, txg) == 0)
+            stored++;
+    note_new_missed(p, vd);
+    return stored > 0 ? 0 : -EIO;
 }
 
 struct flush_state {

@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "core/ondisk.h"
 
@@ -151,6 +152,15 @@ int vdev_scrub(struct pool *p, const struct dva *dva, const struct blkptr *bp, v
  * top-level (invariant 2). Returns 0 or -EIO when the top-level could not store it.
  */
 int vdev_write(struct pool *p, const struct dva *dva, uint64_t txg, const void *buf, size_t dsize);
+/*
+ * Write aggregation (zio_write_issue): whether top-level vdev takes vdev_writev, which writes
+ * the blocks of iov[0..n) (n <= VDEV_IOV_MAX), allocated back to back from byte off, in one
+ * device write per leaf. Plain devices and mirrors can; RAID-Z (a block is a set of columns)
+ * cannot. Same result as vdev_write of each block.
+ */
+bool vdev_can_writev(const struct pool *p, uint32_t vdev);
+int vdev_writev(struct pool *p, uint32_t vdev, uint64_t off, const struct iovec *iov, int n,
+                uint64_t txg);
 /* Flushes every reachable leaf; fails only if a top-level lost the ability to hold its data. */
 int vdev_flush_all(struct pool *p);
 
@@ -160,6 +170,7 @@ int vdev_flush_all(struct pool *p);
 int vdev_leaf_read(struct vdev *leaf, uint64_t off, void *buf, size_t len);
 /* Writes; a failure counts a write error and records txg as missed (invariant 3). */
 int vdev_leaf_write(struct vdev *leaf, uint64_t off, const void *buf, size_t len, uint64_t txg);
+int vdev_leaf_writev(struct vdev *leaf, uint64_t off, const struct iovec *iov, int n, uint64_t txg);
 /* Rewrites a damaged range during a read (self-heal): skipped on read-only pools. */
 void vdev_leaf_repair(struct pool *p, struct vdev *leaf, uint64_t off, const void *buf, size_t len);
 /* Whether the leaf missed the txg a block was born in (invariant 3): its copy is not there. */

@@ -14,12 +14,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct vdev_backend;
+
+/* The most segments of one vdev_backend_writev (and of one aggregated device write). */
+#define VDEV_IOV_MAX 256
 
 struct vdev_backend_ops {
     int (*read)(struct vdev_backend *b, uint64_t off, void *buf, size_t len);
     int (*write)(struct vdev_backend *b, uint64_t off, const void *buf, size_t len);
+    /* Optional: one write of iov[0..n) at off (n <= VDEV_IOV_MAX); else write per segment. */
+    int (*writev)(struct vdev_backend *b, uint64_t off, const struct iovec *iov, int n);
     int (*flush)(struct vdev_backend *b);  /* make every completed write durable */
     void (*close)(struct vdev_backend *b); /* frees b */
 };
@@ -39,6 +45,20 @@ static inline int
 vdev_backend_write(struct vdev_backend *b, uint64_t off, const void *buf, size_t len)
 {
     return b->ops->write(b, off, buf, len);
+}
+/* Writes iov[0..n) contiguously at off: in one call when the backend can, else per segment. */
+static inline int
+vdev_backend_writev(struct vdev_backend *b, uint64_t off, const struct iovec *iov, int n)
+{
+    if (b->ops->writev != NULL)
+        return b->ops->writev(b, off, iov, n);
+    for (int i = 0; i < n; i++) {
+        int rc = b->ops->write(b, off, iov[i].iov_base, iov[i].iov_len);
+        if (rc != 0)
+            return rc;
+        off += iov[i].iov_len;
+    }
+    return 0;
 }
 static inline int
 vdev_backend_flush(struct vdev_backend *b)

@@ -59,66 +59,52 @@ arc_key_of(const struct blkptr *bp, struct arc_key *k)
     k->birth = bp->birth;
 }
 
-/* Allocates and writes one copy of phys (dsize bytes: psize padded to the unit) per DVA. */
+/*
+ * Allocates `copies` DVAs of dsize bytes into bp, on distinct vdevs when possible. On a nearly
+ * full pool a ditto copy that finds no space is dropped (fewer copies beat failing the commit).
+ * Returns 0, or a negative errno with nothing left allocated.
+ */
 static int
-write_copies(struct pool *p, uint64_t txg, const uint8_t *phys, size_t dsize, unsigned copies,
-             bool metadata, struct blkptr *bp)
+alloc_copies(struct pool *p, uint64_t txg, size_t dsize, unsigned copies, bool metadata,
+             struct blkptr *bp)
 {
-    uint32_t used[BP_NDVAS + 1];
-    size_t nused = 0;
-    int rc = 0;
+    uint32_t used[BP_NDVAS];
     unsigned flags = metadata ? ALLOC_USE_SLOP : 0;
     for (unsigned c = 0; c < copies; c++) {
         struct dva dva;
         /* The allocator adds what the chosen vdev's layout needs (RAID-Z parity, padding). */
-        rc = alloc_allocate(p->alloc, txg, dsize, flags, used, nused, &dva);
+        int rc = alloc_allocate(p->alloc, txg, dsize, flags, used, c, &dva);
         if (rc == -ENOSPC && c == 0 && !(flags & ALLOC_USE_SLOP)) {
             /* Space was promised at write time (txg_reserve_space); fragmentation or estimate
              * error may still leave normal space short: the slop reserve covers that. */
-            rc = alloc_allocate(p->alloc, txg, dsize, flags | ALLOC_USE_SLOP, used, nused, &dva);
+            rc = alloc_allocate(p->alloc, txg, dsize, flags | ALLOC_USE_SLOP, used, c, &dva);
         }
+        if (rc == -ENOSPC && c > 0)
+            return 0;
         if (rc != 0) {
-            if (c > 0 && rc == -ENOSPC)
-                break; /* fewer ditto copies on a nearly full pool beats failing the commit */
-            goto fail;
-        }
-        /* A write error is retried once on newly allocated space (another vdev if any). */
-        rc = vdev_write(p, &dva, txg, phys, dsize);
-        if (rc != 0) {
-            alloc_free_immediate(p->alloc, txg, &dva);
-            used[nused++] = dva.vdev;
-            rc = alloc_allocate(p->alloc, txg, dsize, flags, used, nused, &dva);
-            if (rc == 0) {
-                rc = vdev_write(p, &dva, txg, phys, dsize);
-                if (rc != 0)
-                    alloc_free_immediate(p->alloc, txg, &dva);
+            for (unsigned o = 0; o < c; o++) {
+                alloc_free_immediate(p->alloc, txg, &bp->dva[o]);
+                memset(&bp->dva[o], 0, sizeof(bp->dva[o]));
             }
-            if (rc != 0)
-                goto fail;
-            nused--;
+            return rc;
         }
         bp->dva[c] = dva;
-        used[nused++] = dva.vdev;
+        used[c] = dva.vdev;
         txg_space_allocated(p, txg, dva_asize(&dva));
     }
     return 0;
-fail:
-    for (unsigned c = 0; c < BP_NDVAS; c++) {
-        if (bp->dva[c].asize_sectors != 0)
-            alloc_free_immediate(p->alloc, txg, &bp->dva[c]);
-        memset(&bp->dva[c], 0, sizeof(bp->dva[c]));
-    }
-    return rc;
 }
 
 int
-zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
-          const struct zio_props *zp, const struct blkptr *old, struct blkptr *out, bool *reused)
+zio_write_prepare(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
+                  const struct zio_props *zp, const struct blkptr *old, struct blkptr *out,
+                  struct zio_deferred *d)
 {
     ASSERT(lsize >= SECTOR_SIZE && lsize <= BLOCK_MAX_SIZE);
     ASSERT(zp->copies >= 1 && zp->copies <= BP_NDVAS);
-    *reused = false;
     memset(out, 0, sizeof(*out));
+    memset(d, 0, sizeof(*d));
+    d->bp = out;
 
     if (is_all_zero(data, lsize)) {
         bp_make_hole(out, lsize, zp->type, zp->level, txg);
@@ -175,38 +161,61 @@ zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
         ck = CKSUM_XXH3; /* metadata is always checksummed */
     out->cksum = ck;
     size_t dsize = roundup_u64(psize, unit);
-    if (src == phys)
+    if (src == phys) {
         memset(phys + psize, 0, dsize - psize);
+    } else {
+        free(phys);
+        phys = NULL;
+    }
     int rc = cksum_compute(ck, src, psize, out->cksum_val);
     if (rc != 0)
-        goto out;
+        goto fail;
+    d->src = src;
+    d->owned = phys;
+    d->dsize = (uint32_t)dsize;
+    d->metadata = zp->metadata;
 
     /* Rewrite in place: same txg, same shape (invariant 2). */
     if (old != NULL && !bp_is_hole(old) && !bp_is_embedded(old) && old->birth == txg &&
         bp_ndvas(old) == zp->copies) {
         bool same = true;
         for (int c = 0; c < bp_ndvas(old); c++) {
-            const struct dva *d = &old->dva[c];
-            same = same && d->vdev < p->nvdevs &&
-                   dva_asize(d) == vdev_alloc_size(p->vdevs[d->vdev], dsize);
+            const struct dva *dv = &old->dva[c];
+            same = same && dv->vdev < p->nvdevs &&
+                   dva_asize(dv) == vdev_alloc_size(p->vdevs[dv->vdev], dsize);
         }
         if (same) {
             struct arc_key key;
             arc_key_of(old, &key);
             arc_remove(p->arc, &key); /* invariant 3 */
-            for (int c = 0; c < bp_ndvas(old); c++) {
-                rc = vdev_write(p, &old->dva[c], txg, src, dsize);
-                if (rc != 0)
-                    goto out;
+            for (int c = 0; c < bp_ndvas(old); c++)
                 out->dva[c] = old->dva[c];
-            }
-            *reused = true;
-            goto out;
+            d->ncopies = (uint8_t)bp_ndvas(old);
+            d->reused = true;
+            return 0;
         }
     }
-    rc = write_copies(p, txg, src, dsize, zp->copies, zp->metadata, out);
-out:
+    rc = alloc_copies(p, txg, dsize, zp->copies, zp->metadata, out);
+    if (rc != 0)
+        goto fail;
+    d->ncopies = (uint8_t)bp_ndvas(out);
+    return 0;
+fail:
     free(phys);
+    memset(d, 0, sizeof(*d));
+    d->bp = out;
+    return rc;
+}
+
+int
+zio_write(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
+          const struct zio_props *zp, const struct blkptr *old, struct blkptr *out, bool *reused)
+{
+    struct zio_deferred d;
+    int rc = zio_write_prepare(p, txg, data, lsize, zp, old, out, &d);
+    if (rc == 0)
+        rc = zio_write_issue(p, txg, &d, 1, NULL);
+    *reused = rc == 0 && d.reused;
     return rc;
 }
 

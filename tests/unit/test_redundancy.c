@@ -433,6 +433,17 @@ Test(redundancy, failing_devices_under_io_keep_the_data)
     vdev_fault_fail_all_writes(faults[1], true);
     vdev_fault_fail_all_writes(faults[3], true);
     write_image(p, &im);
+    /* Adjacent blocks go to the devices as one merged write (zio_agg.c), one I/O error when it
+     * fails: rewrite until each failing child has seen its 16 errors in a row. */
+    struct pool_vdev_stats vs;
+    for (int round = 0; round < 32; round++) {
+        struct pool_vdev_stats a, b;
+        cr_assert_eq(pool_get_vdev_child(p, 0, 1, &a), 0);
+        cr_assert_eq(pool_get_vdev_child(p, 1, 1, &b), 0);
+        if (a.health == VDEV_FAULTED && b.health == VDEV_FAULTED)
+            break;
+        rewrite_image(p, &im);
+    }
     vdev_fault_fail_all_writes(faults[1], false);
     vdev_fault_fail_all_writes(faults[3], false);
     struct pool_stats st;
@@ -440,7 +451,6 @@ Test(redundancy, failing_devices_under_io_keep_the_data)
     cr_assert_gt(st.write_errors, 0);
     /* A run of failed writes faulted both: they take no more I/O, the pool runs degraded. */
     cr_assert_eq(st.health, VDEV_DEGRADED);
-    struct pool_vdev_stats vs;
     cr_assert_eq(pool_get_vdev_child(p, 0, 1, &vs), 0);
     cr_assert_eq(vs.health, VDEV_FAULTED);
     cr_assert_eq(pool_get_vdev_child(p, 1, 1, &vs), 0);
