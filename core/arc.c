@@ -61,6 +61,7 @@
 
 #include "common/assert.h"
 #include "common/hash.h"
+#include "core/blkbuf.h"
 
 enum arc_state {
     ARC_MRU = 0,
@@ -263,7 +264,7 @@ evict_one(struct arc *arc, struct arc_buf *b)
     ASSERT(b->refcnt == 0);
     enum arc_state ghost = b->state == ARC_MRU ? ARC_MRU_GHOST : ARC_MFU_GHOST;
     list_unlink(arc, b);
-    free(b->data);
+    blkbuf_free(b->data);
     b->data = NULL;
     arc->evictions++;
     if (b->len == 0) { /* nothing to remember: a zero-byte ghost would never be trimmed */
@@ -318,7 +319,7 @@ free_list(struct arc *arc, enum arc_state st)
     while (b != NULL) {
         struct arc_buf *next = b->next;
         VERIFY3U(b->refcnt, ==, 0);
-        free(b->data);
+        blkbuf_free(b->data);
         free(b);
         b = next;
     }
@@ -428,7 +429,7 @@ arc_put(struct arc *arc, const struct arc_key *key, void *data, size_t len)
     struct arc_buf *b = hash_find(arc, key);
     if (b != NULL && (b->state == ARC_MRU || b->state == ARC_MFU)) {
         /* Lost a race with another reader of the same block: same access, no promotion. */
-        free(data);
+        blkbuf_free(data);
         b->refcnt++;
         goto out;
     }
@@ -443,7 +444,7 @@ arc_put(struct arc *arc, const struct arc_key *key, void *data, size_t len)
     } else {
         b = malloc(sizeof(*b));
         if (b == NULL) {
-            free(data);
+            blkbuf_free(data);
             goto out;
         }
         b->arc = arc;
@@ -482,7 +483,7 @@ arc_remove(struct arc *arc, const struct arc_key *key)
         b->state = ARC_ANON;
         arc->nanon++;
     } else {
-        free(b->data);
+        blkbuf_free(b->data);
         free(b);
     }
 out:
@@ -517,7 +518,7 @@ arc_buf_unref(struct arc_buf *buf)
         if (buf->state == ARC_ANON) {
             ASSERT(arc->nanon > 0);
             arc->nanon--;
-            free(buf->data);
+            blkbuf_free(buf->data);
             free(buf);
         } else if (cached_size(arc) > arc->max) {
             /* An overflow (invariant 3) ends as soon as something becomes evictable. */

@@ -126,7 +126,7 @@ dnode_slot_clear(struct dnode_txg *slot)
     void *v;
     while (u64map_next(&slot->blocks, &it, &key, &v)) {
         struct dirty_block *db = v;
-        free(db->data);
+        blkbuf_free(db->data);
         free(db);
     }
     u64map_release(&slot->blocks);
@@ -692,7 +692,7 @@ dirty_block_get(struct dnode *dn, struct dnode_txg *slot, uint64_t blkid, bool w
     if (rc == 0)
         rc = dirty_block_adopt(dn, slot, blkid, data, &none);
     if (rc != 0) {
-        free(data);
+        blkbuf_free(data);
         return rc;
     }
     ASSERT(none == NULL);
@@ -767,9 +767,9 @@ write_prepared(struct dnode *dn, uint64_t txg, uint64_t off, size_t len, const u
 out:
     pthread_mutex_unlock(&dn->lock);
     for (size_t i = 0; i < nreplaced; i++)
-        free(replaced[i]);
+        blkbuf_free(replaced[i]);
     for (size_t i = adopted; i < nbufs; i++)
-        free(bufs[i]);
+        blkbuf_free(bufs[i]);
     return rc;
 }
 
@@ -795,7 +795,7 @@ write_whole_blocks(struct dnode *dn, uint64_t txg, uint64_t off, size_t len, con
         }
         if (n < nwhole) {
             while (n > 0)
-                free(bufs[--n]);
+                blkbuf_free(bufs[--n]);
             return -ENOMEM;
         }
         int rc = write_prepared(dn, txg, off, (size_t)(batch_end - off), buf, blksz, fb, bufs, n);
@@ -900,7 +900,7 @@ dnode_punch(struct dnode *dn, uint64_t txg, uint64_t off, uint64_t len)
     }
     for (size_t i = 0; i < ndoomed; i++) {
         struct dirty_block *db = u64map_remove(&slot->blocks, doomed[i]);
-        free(db->data);
+        blkbuf_free(db->data);
         free(db);
     }
     free(doomed);

@@ -174,7 +174,7 @@ get_ind(struct sync_ctx *sc, int level, uint64_t index, struct ind_block **out)
     *out = ib;
     return 0;
 fail:
-    free(data);
+    blkbuf_free(data);
     free(ib);
     return rc;
 }
@@ -207,7 +207,7 @@ grow_levels(struct sync_ctx *sc, uint64_t blkid)
         uint8_t *data = blkbuf_zalloc(sc->indsz);
         if (ib == NULL || data == NULL) {
             free(ib);
-            free(data);
+            blkbuf_free(data);
             return -ENOMEM;
         }
         bool any = false;
@@ -222,7 +222,7 @@ grow_levels(struct sync_ctx *sc, uint64_t blkid)
         ib->dirty = any;
         int rc = u64map_put(&sc->cache, cache_key(newlevel, 0), ib);
         if (rc != 0) {
-            free(data);
+            blkbuf_free(data);
             free(ib);
             return rc;
         }
@@ -284,7 +284,7 @@ free_node(struct sync_ctx *sc, int level, uint64_t index, const struct blkptr *b
     }
     if (rc == 0)
         free_bp(sc, &ib->oldbp);
-    free(ib->data);
+    blkbuf_free(ib->data);
     free(ib);
     return rc;
 }
@@ -555,7 +555,7 @@ cache_release(struct sync_ctx *sc)
     void *v;
     while (u64map_next(&sc->cache, &it, &key, &v)) {
         struct ind_block *ib = v;
-        free(ib->data);
+        blkbuf_free(ib->data);
         free(ib);
     }
     u64map_release(&sc->cache);

@@ -214,7 +214,7 @@ check_parity(struct rz_map *m, uint64_t *liars)
     }
     for (unsigned c = 0; c < m->nparity; c++)
         m->col[c].data = saved[c];
-    free(fresh);
+    blkbuf_free(fresh);
     return rc;
 }
 
@@ -286,7 +286,7 @@ fail_io:
     vdev_count_cksum(vd);
     rc = -EIO;
 out:
-    free(m.parity);
+    blkbuf_free(m.parity);
     return rc;
 }
 
@@ -309,7 +309,7 @@ vdev_block_columns(const struct vdev *top, uint64_t off, size_t dsize, struct vd
     for (unsigned c = 0; c < m.ncols; c++)
         cols[c] =
             (struct vdev_column){ m.col[c].leaf->id, m.col[c].off, m.col[c].size, c < m.nparity };
-    free(m.parity);
+    blkbuf_free(m.parity);
     return m.ncols;
 }
 
@@ -348,6 +348,6 @@ vdev_raidz_write(struct vdev *vd, uint64_t off, const void *buf, size_t dsize, u
         }
         rc = failed <= m.nparity ? 0 : -EIO;
     }
-    free(m.parity);
+    blkbuf_free(m.parity);
     return rc;
 }

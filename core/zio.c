@@ -121,7 +121,7 @@ zio_write_prepare(struct pool *p, uint64_t txg, const void *data, uint32_t lsize
     if (zp->compress != COMPRESS_OFF) {
         clen = compress_block(zp->compress, zp->comp_level, data, lsize, phys, lsize - lsize / 8);
         if (clen < 0) {
-            free(phys);
+            blkbuf_free(phys);
             return (int)clen;
         }
     }
@@ -152,7 +152,7 @@ zio_write_prepare(struct pool *p, uint64_t txg, const void *data, uint32_t lsize
         out->flags |= BP_FLAG_EMBEDDED;
         out->cksum = CKSUM_OFF;
         memcpy(out->embedded, phys, psize);
-        free(phys);
+        blkbuf_free(phys);
         return 0;
     }
 
@@ -164,7 +164,7 @@ zio_write_prepare(struct pool *p, uint64_t txg, const void *data, uint32_t lsize
     if (src == phys) {
         memset(phys + psize, 0, dsize - psize);
     } else {
-        free(phys);
+        blkbuf_free(phys);
         phys = NULL;
     }
     int rc = cksum_compute(ck, src, psize, out->cksum_val);
@@ -201,7 +201,7 @@ zio_write_prepare(struct pool *p, uint64_t txg, const void *data, uint32_t lsize
     d->ncopies = (uint8_t)bp_ndvas(out);
     return 0;
 fail:
-    free(phys);
+    blkbuf_free(phys);
     memset(d, 0, sizeof(*d));
     d->bp = out;
     return rc;
@@ -279,7 +279,7 @@ zio_read(struct pool *p, const struct blkptr *bp, void *out)
         }
     }
     if (!direct)
-        free(phys);
+        blkbuf_free(phys);
     return rc == -ECORRUPT ? -ECKSUM : rc;
 }
 
@@ -321,7 +321,7 @@ zio_read_ref(struct pool *p, const struct blkptr *bp, struct blockref *ref)
         return -ENOMEM;
     int rc = zio_read(p, bp, data);
     if (rc != 0) {
-        free(data);
+        blkbuf_free(data);
         return rc;
     }
     if (!cacheable) {
@@ -341,7 +341,7 @@ void
 blockref_release(struct blockref *ref)
 {
     arc_buf_unref(ref->ab);
-    free(ref->owned);
+    blkbuf_free(ref->owned);
     memset(ref, 0, sizeof(*ref));
 }
 

@@ -31,6 +31,7 @@
 
 #include "common/assert.h"
 #include "common/err.h"
+#include "core/blkbuf.h"
 #include "core/pool_impl.h"
 #include "core/taskq.h"
 
@@ -206,7 +207,7 @@ zio_write_issue(struct pool *p, uint64_t txg, struct zio_deferred *d, size_t n, 
         }
         if (d[i].rc != 0 && first_rc == 0)
             first_rc = d[i].rc;
-        free(d[i].owned);
+        blkbuf_free(d[i].owned);
         d[i].owned = NULL;
     }
     return first_rc;

@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blkbuf: block data buffers (see blkbuf.h for why).
+ *
+ * Theory of operation. At first use one range of ARENA_BYTES of address space is reserved
+ * (PROT_NONE, no memory behind it). It is cut into 2 MiB slabs. A size class (a multiple of
+ * 4 KiB up to BLKBUF_SLAB_MAX) takes a slab by mapping it read-write with MAP_POPULATE — all
+ * 512 pages in one system call — and carves it lazily into buffers of its size, handed out
+ * from the slab's free list (linked through the free buffers' first bytes) or, when that is
+ * empty, from the slab's uncarved tail. A freed buffer goes back to its slab, found from its
+ * address alone. A class keeps the slabs that have free buffers on a list; a slab whose
+ * buffers are all free is unmapped (back to PROT_NONE: the memory returns to the kernel) once
+ * its class already holds CLASS_KEEP_BYTES free elsewhere, and its address range is reused by
+ * the next class that needs a slab. Sizes outside the classes, or any buffer once the arena is
+ * full (or could not be reserved), come from aligned_alloc; blkbuf_free tells them apart by
+ * address.
+ *
+ * Locking: one mutex per class (its slabs and their free lists), and arena_lock for taking and
+ * returning slabs; a class lock may be held while taking arena_lock, never the reverse.
+ *
+ * Invariants:
+ *   1. A slab is in use (cls != 0) exactly while it is mapped read-write; in_use counts its
+ *      buffers handed out; it is on its class's partial list iff it has a free or uncarved
+ *      buffer.
+ *   2. A class's free_bytes is the sum over its slabs of (per_slab - in_use) * size.
+ *   3. Every address in a slab that is not in use is PROT_NONE (a stray access faults).
+ * Under AddressSanitizer free buffers are poisoned, so a use after blkbuf_free is reported as
+ * it would be for malloc'd memory.
+ */
+#include "core/blkbuf.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common/assert.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n)   ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define PAGE             4096u
+#define SLAB_SHIFT       21
+#define SLAB_BYTES       (1u << SLAB_SHIFT)
+#define ARENA_BYTES      (32ull << 30) /* address space only: 16384 slabs */
+#define NSLABS           ((uint32_t)(ARENA_BYTES >> SLAB_SHIFT))
+#define NCLASSES         (BLKBUF_SLAB_MAX / PAGE)
+#define CLASS_KEEP_BYTES (32u << 20)
+#define NO_SLAB          UINT32_MAX
+
+struct slab {
+    void *free;               /* freed buffers of this slab, linked through their first word */
+    uint32_t in_use;          /* buffers handed out */
+    uint32_t carved;          /* buffers ever handed out (the rest of the slab is untouched) */
+    uint32_t cls;             /* class index + 1 while in use; 0 when unmapped */
+    uint32_t next_empty;      /* unmapped slabs ready for reuse (arena_lock) */
+    struct slab *next, *prev; /* the class's partial list */
+};
+
+struct size_class {
+    pthread_mutex_t lock;
+    uint32_t size, per_slab;
+    struct slab *partial;
+    uint64_t free_bytes;
+};
+
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static uint8_t *arena; /* NULL: no arena, every buffer from aligned_alloc */
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t arena_next;            /* slabs below this were used at least once */
+static uint32_t arena_empty = NO_SLAB; /* unmapped slabs below arena_next */
+static uint64_t stat_slab_bytes, stat_slabs_freed;
+static struct slab slabs[NSLABS];
+static struct size_class classes[NCLASSES];
+
+static void
+arena_init(void)
+{
+    for (uint32_t c = 0; c < NCLASSES; c++) {
+        pthread_mutex_init(&classes[c].lock, NULL);
+        classes[c].size = (c + 1) * PAGE;
+        classes[c].per_slab = SLAB_BYTES / classes[c].size;
+    }
+    void *p =
+        mmap(NULL, ARENA_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    arena = p == MAP_FAILED ? NULL : p;
+}
+
+static uint8_t *
+slab_base(const struct slab *s)
+{
+    return arena + ((uint64_t)(s - slabs) << SLAB_SHIFT);
+}
+
+/* A mapped, populated slab for class c, or NULL (arena full, or no memory). */
+static struct slab *
+slab_take(uint32_t c)
+{
+    pthread_mutex_lock(&arena_lock);
+    uint32_t i = arena_empty;
+    if (i != NO_SLAB)
+        arena_empty = slabs[i].next_empty;
+    else if (arena_next < NSLABS)
+        i = arena_next++;
+    if (i == NO_SLAB) {
+        pthread_mutex_unlock(&arena_lock);
+        return NULL;
+    }
+    struct slab *s = &slabs[i];
+    void *want = slab_base(s);
+    void *got = mmap(want, SLAB_BYTES, PROT_READ | PROT_WRITE,
+                     MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (got == MAP_FAILED) {
+        s->next_empty = arena_empty; /* still PROT_NONE: retry later */
+        arena_empty = i;
+        pthread_mutex_unlock(&arena_lock);
+        return NULL;
+    }
+    stat_slab_bytes += SLAB_BYTES;
+    pthread_mutex_unlock(&arena_lock);
+    *s = (struct slab){ .cls = c + 1, .next_empty = NO_SLAB };
+    POISON(want, SLAB_BYTES);
+    return s;
+}
+
+/* Gives an entirely free slab back to the kernel (class lock held; s off the partial list). */
+static void
+slab_return(struct slab *s)
+{
+    void *base = slab_base(s);
+    UNPOISON(base, SLAB_BYTES);
+    void *got = mmap(base, SLAB_BYTES, PROT_NONE,
+                     MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    VERIFY(got == base); /* replacing our own mapping in place cannot fail for lack of memory */
+    pthread_mutex_lock(&arena_lock);
+    s->cls = 0;
+    s->next_empty = arena_empty;
+    arena_empty = (uint32_t)(s - slabs);
+    stat_slab_bytes -= SLAB_BYTES;
+    stat_slabs_freed++;
+    pthread_mutex_unlock(&arena_lock);
+}
+
+static void
+partial_push(struct size_class *k, struct slab *s)
+{
+    s->prev = NULL;
+    s->next = k->partial;
+    if (k->partial != NULL)
+        k->partial->prev = s;
+    k->partial = s;
+}
+
+static void
+partial_remove(struct size_class *k, struct slab *s)
+{
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        k->partial = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+static void *
+class_alloc(uint32_t c)
+{
+    struct size_class *k = &classes[c];
+    pthread_mutex_lock(&k->lock);
+    struct slab *s = k->partial;
+    if (s == NULL) {
+        s = slab_take(c);
+        if (s == NULL) {
+            pthread_mutex_unlock(&k->lock);
+            return NULL;
+        }
+        partial_push(k, s);
+        k->free_bytes += (uint64_t)k->per_slab * k->size;
+    }
+    uint8_t *buf;
+    if (s->free != NULL) {
+        buf = s->free;
+        UNPOISON(buf, sizeof(void *));
+        s->free = *(void **)buf;
+    } else {
+        buf = slab_base(s) + (size_t)s->carved * k->size;
+        s->carved++;
+    }
+    s->in_use++;
+    k->free_bytes -= k->size;
+    if (s->free == NULL && s->carved == k->per_slab)
+        partial_remove(k, s);
+    pthread_mutex_unlock(&k->lock);
+    UNPOISON(buf, k->size);
+    return buf;
+}
+
+static void
+class_free(struct slab *s, uint8_t *buf)
+{
+    ASSERT(s->cls != 0);
+    struct size_class *k = &classes[s->cls - 1];
+    ASSERT(((size_t)(buf - slab_base(s)) % k->size) == 0);
+    pthread_mutex_lock(&k->lock);
+    bool was_full = s->free == NULL && s->carved == k->per_slab;
+    *(void **)buf = s->free;
+    s->free = buf;
+    POISON(buf, k->size);
+    s->in_use--;
+    k->free_bytes += k->size;
+    if (was_full)
+        partial_push(k, s);
+    uint64_t slab_free = (uint64_t)k->per_slab * k->size;
+    if (s->in_use == 0 && k->free_bytes - slab_free >= CLASS_KEEP_BYTES) {
+        partial_remove(k, s);
+        k->free_bytes -= slab_free;
+        slab_return(s);
+    }
+    pthread_mutex_unlock(&k->lock);
+}
+
+void *
+blkbuf_alloc(size_t len)
+{
+    pthread_once(&arena_once, arena_init);
+    if (arena != NULL && len >= PAGE && len <= BLKBUF_SLAB_MAX && len % PAGE == 0) {
+        void *buf = class_alloc((uint32_t)(len / PAGE) - 1);
+        if (buf != NULL)
+            return buf;
+    }
+    size_t n = len == 0 ? BLKBUF_ALIGN : (len + BLKBUF_ALIGN - 1) & ~(size_t)(BLKBUF_ALIGN - 1);
+    return aligned_alloc(BLKBUF_ALIGN, n);
+}
+
+void *
+blkbuf_zalloc(size_t len)
+{
+    void *p = blkbuf_alloc(len);
+    if (p != NULL)
+        memset(p, 0, len);
+    return p;
+}
+
+void
+blkbuf_free(void *buf)
+{
+    uint8_t *b = buf;
+    if (b == NULL)
+        return;
+    if (arena != NULL && b >= arena && b < arena + ARENA_BYTES) {
+        class_free(&slabs[(uint64_t)(b - arena) >> SLAB_SHIFT], b);
+        return;
+    }
+    free(buf);
+}
+
+void
+blkbuf_get_stats(struct blkbuf_stats *out)
+{
+    pthread_once(&arena_once, arena_init);
+    memset(out, 0, sizeof(*out));
+    for (uint32_t c = 0; c < NCLASSES; c++) {
+        pthread_mutex_lock(&classes[c].lock);
+        out->free_bytes += classes[c].free_bytes;
+        pthread_mutex_unlock(&classes[c].lock);
+    }
+    pthread_mutex_lock(&arena_lock);
+    out->slab_bytes = stat_slab_bytes;
+    out->slabs_freed = stat_slabs_freed;
+    pthread_mutex_unlock(&arena_lock);
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/* Block buffers (core/blkbuf.c): alignment, no overlap, reuse, and memory given back. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "core/blkbuf.h"
+
+static void
+fill(uint8_t *p, size_t n, uint8_t v)
+{
+    memset(p, v, n);
+}
+
+static void
+check(const uint8_t *p, size_t n, uint8_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(p[i], v, "byte %zu of a %zu-byte buffer changed", i, n);
+}
+
+Test(blkbuf, buffers_are_aligned_distinct_and_keep_their_bytes)
+{
+    /* Slab classes (4 KiB multiples up to BLKBUF_SLAB_MAX) and aligned_alloc sizes mixed. */
+    static const size_t sizes[] = { 512,   4096,   12288,  16384, 20000,
+                                    65536, 131072, 262144, 1536,  8192 };
+    enum { N = 400 };
+    uint8_t *buf[N];
+    size_t len[N];
+    for (int i = 0; i < N; i++) {
+        len[i] = sizes[i % (sizeof(sizes) / sizeof(sizes[0]))];
+        buf[i] = i % 3 ? blkbuf_alloc(len[i]) : blkbuf_zalloc(len[i]);
+        cr_assert_not_null(buf[i]);
+        cr_assert_eq((uintptr_t)buf[i] % BLKBUF_ALIGN, 0);
+        if (i % 3 == 0)
+            check(buf[i], len[i], 0);
+        fill(buf[i], len[i], (uint8_t)(i + 1));
+    }
+    for (int i = 0; i < N; i++)
+        check(buf[i], len[i], (uint8_t)(i + 1)); /* no two live buffers overlap */
+    for (int i = 0; i < N; i += 2)
+        blkbuf_free(buf[i]);
+    for (int i = 0; i < N; i += 2) { /* reuse what was freed */
+        buf[i] = blkbuf_alloc(len[i]);
+        cr_assert_not_null(buf[i]);
+        fill(buf[i], len[i], (uint8_t)(i + 1));
+    }
+    for (int i = 0; i < N; i++) {
+        check(buf[i], len[i], (uint8_t)(i + 1));
+        blkbuf_free(buf[i]);
+    }
+    blkbuf_free(NULL);
+}
+
+Test(blkbuf, freed_slabs_go_back_to_the_kernel_beyond_what_a_class_keeps)
+{
+    /* 96 MiB of 16 KiB buffers, then all freed: a class keeps 32 MiB spare, returns the rest. */
+    enum { N = 96 * 64 };
+    uint8_t **buf = calloc(N, sizeof(*buf));
+    cr_assert_not_null(buf);
+    struct blkbuf_stats before, full, after;
+    blkbuf_get_stats(&before);
+    for (int i = 0; i < N; i++) {
+        buf[i] = blkbuf_alloc(16384);
+        cr_assert_not_null(buf[i]);
+        buf[i][0] = 1;
+    }
+    blkbuf_get_stats(&full);
+    cr_assert_geq(full.slab_bytes, before.slab_bytes + (64ull << 20));
+    for (int i = 0; i < N; i++)
+        blkbuf_free(buf[i]);
+    blkbuf_get_stats(&after);
+    cr_assert_gt(after.slabs_freed, before.slabs_freed);
+    cr_assert_leq(after.slab_bytes, before.slab_bytes + (34ull << 20), "%llu bytes still mapped",
+                  (unsigned long long)after.slab_bytes);
+    free(buf);
+}
+
+static void *
+churn(void *arg)
+{
+    uintptr_t seed = (uintptr_t)arg;
+    uint8_t tag = (uint8_t)(seed * 64); /* each thread's bytes differ from the others' */
+    uint8_t *live[64] = { 0 };
+    size_t len[64] = { 0 };
+    for (int round = 0; round < 20000; round++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        int k = (int)((seed >> 33) % 64);
+        if (live[k] != NULL) {
+            check(live[k], len[k], (uint8_t)(tag + k));
+            blkbuf_free(live[k]);
+            live[k] = NULL;
+        } else {
+            len[k] = 4096u * (1 + (unsigned)((seed >> 40) % 32));
+            live[k] = blkbuf_alloc(len[k]);
+            cr_assert_not_null(live[k]);
+            fill(live[k], len[k], (uint8_t)(tag + k));
+        }
+    }
+    for (int k = 0; k < 64; k++)
+        blkbuf_free(live[k]);
+    return NULL;
+}
+
+Test(blkbuf, threads_allocating_and_freeing_never_share_a_buffer)
+{
+    pthread_t t[4];
+    for (uintptr_t i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, churn, (void *)(i + 1)), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+}
