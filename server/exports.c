@@ -212,6 +212,7 @@ exports_users(struct srv *s, const char *name)
 
 struct kick_arg {
     struct srv *s;
+    struct event_base *base; /* the loop this pass runs on: it kicks that loop's users */
     char name[DSL_NAME_MAX + 1];
 };
 
@@ -227,14 +228,14 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
         struct export_user *victim = NULL;
         pthread_mutex_lock(&s->users_lock);
         for (struct export_user *u = s->users; u != NULL && victim == NULL; u = u->next)
-            if (!u->kicked && covers(ka->name, u->volume))
+            if (!u->kicked && u->base == ka->base && covers(ka->name, u->volume))
                 victim = u;
         if (victim != NULL)
             victim->kicked = true;
         pthread_mutex_unlock(&s->users_lock);
         if (victim == NULL)
             break;
-        victim->kick(victim); /* loop thread: the session cannot vanish meanwhile */
+        victim->kick(victim); /* its own loop: the session cannot vanish meanwhile */
     }
     free(ka);
 }
@@ -242,14 +243,19 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 int
 exports_kick(struct srv *s, const char *name, unsigned timeout_ms)
 {
-    struct kick_arg *ka = calloc(1, sizeof(*ka));
-    if (ka == NULL)
-        return -ENOMEM;
-    ka->s = s;
-    snprintf(ka->name, sizeof(ka->name), "%s", name);
-    if (event_base_once(s->base, -1, EV_TIMEOUT, kick_cb, ka, &(struct timeval){ 0, 0 }) != 0) {
-        free(ka);
-        return -ENOMEM;
+    /* A session is touched only on its own loop: one pass per loop. */
+    for (unsigned i = 0; i < s->nloops; i++) {
+        struct kick_arg *ka = calloc(1, sizeof(*ka));
+        if (ka == NULL)
+            return -ENOMEM;
+        ka->s = s;
+        ka->base = s->loops[i].base;
+        snprintf(ka->name, sizeof(ka->name), "%s", name);
+        if (event_base_once(ka->base, -1, EV_TIMEOUT, kick_cb, ka, &(struct timeval){ 0, 0 }) !=
+            0) {
+            free(ka);
+            return -ENOMEM;
+        }
     }
     for (unsigned waited = 0; waited <= timeout_ms; waited += 10) {
         if (exports_users(s, name) == 0)

@@ -45,7 +45,8 @@ int exports_list(struct srv *s, exports_fn fn, void *arg);
  * disconnect the session when an admin operation forces it off. */
 struct export_user {
     char volume[DSL_NAME_MAX + 1];
-    void (*kick)(struct export_user *u); /* loop thread */
+    void (*kick)(struct export_user *u); /* on the user's loop */
+    struct event_base *base;             /* that loop */
     struct export_user *prev, *next;
     bool kicked;
 };

@@ -150,7 +150,10 @@ check_drained(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct daemon *d = arg;
-    if (nbd_server_sessions(d->nbd) == 0 && workq_pending(d->srv.wq) == 0)
+    unsigned pending = 0;
+    for (unsigned i = 0; i < d->srv.nloops; i++)
+        pending += workq_pending(d->srv.loops[i].wq);
+    if (nbd_server_sessions(d->nbd) == 0 && pending == 0)
         event_base_loopbreak(d->srv.base);
 }
 
@@ -291,20 +294,18 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* Request payloads (up to 32 MiB) and block buffers come and go all the time: keep them in
      * the heap instead of an mmap/munmap (and page faults on fresh zeroed pages) per request. */
-    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20); /* glibc's maximum; a larger value is refused */
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
     evthread_use_pthreads();
     struct srv *s = &d.srv;
     s->cfg = cfg;
     pthread_mutex_init(&s->pools_lock, NULL);
     pthread_mutex_init(&s->users_lock, NULL);
-    s->base = event_base_new();
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned nthreads = ncpu > 2 ? (unsigned)ncpu * 2 : 4;
-    if (s->base != NULL)
-        s->wq = workq_new(s->base, nthreads);
-    if (s->base == NULL || s->wq == NULL) {
-        log_err("cannot start the event loop or worker threads");
+    /* One loop per core (up to SRV_MAX_LOOPS), each with workers for the blocking core calls. */
+    unsigned nloops = ncpu > 1 ? (unsigned)ncpu : 1;
+    if (srv_loops_start(s, nloops, 4) != 0) {
+        log_err("cannot start the event loops or worker threads");
         return 1;
     }
     int rc = 0;
@@ -320,7 +321,8 @@ main(int argc, char **argv)
         if (em.text[0])
             log_err("%s", em.text);
         admin_stop(d.admin);
-        workq_free(s->wq);
+        nbd_server_free(d.nbd);
+        srv_loops_free(s);
         close_pools(s);
         return 1;
     }
@@ -335,15 +337,15 @@ main(int argc, char **argv)
     event_base_dispatch(s->base);
 
     admin_stop(d.admin);
+    srv_loops_halt(s);
     nbd_server_free(d.nbd);
-    workq_free(s->wq);
-    close_pools(s);
     event_free(d.sig_term);
     event_free(d.sig_int);
     event_free(d.sig_hup);
     if (d.drain_timer)
         event_free(d.drain_timer);
-    event_base_free(s->base);
+    srv_loops_free(s);
+    close_pools(s);
     config_free(s->cfg);
     free(s->cfg);
     for (size_t i = 0; i < d.nretired; i++) {

@@ -6,6 +6,7 @@
 #include "server/nbd_server.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +38,18 @@ struct nbd_server {
     size_t nlisteners;
     char *unix_path;
     SSL_CTX *tls; /* NULL when TLS is off */
+    /* Sessions live on several loops (srv_loop.c): the list and the count are under lock. A
+     * connection counts from its accept (on the main loop) to its session's release. */
+    pthread_mutex_t lock;
     struct nbd_session *sessions;
     unsigned nsessions;
-    bool shutting_down;
+    bool shutting_down; /* set on the main loop, read on any (atomic) */
+};
+
+/* Kills the sessions of one loop (nbd_server_shutdown), run on that loop. */
+struct loop_kill {
+    struct nbd_server *ns;
+    struct srv_loop *loop;
 };
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -53,6 +63,7 @@ static void
 session_free(struct nbd_session *s)
 {
     struct nbd_server *ns = s->ns;
+    pthread_mutex_lock(&ns->lock);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -60,6 +71,7 @@ session_free(struct nbd_session *s)
     if (s->next)
         s->next->prev = s->prev;
     ns->nsessions--;
+    pthread_mutex_unlock(&ns->lock);
     if (s->registered)
         exports_unregister(s->srv, &s->user);
     zvol_close(s->zv);
@@ -95,7 +107,7 @@ session_maybe_free(struct nbd_session *s)
     if (!s->peer_gone && s->bev != NULL && evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
         return; /* on_write calls again when drained */
     s->free_scheduled = true;
-    if (event_base_once(s->srv->base, -1, EV_TIMEOUT, reap, s, &(struct timeval){ 0, 0 }) != 0)
+    if (event_base_once(s->loop->base, -1, EV_TIMEOUT, reap, s, &(struct timeval){ 0, 0 }) != 0)
         log_err("nbd %s: cannot schedule the session's release (leaked)", s->peer);
 }
 
@@ -164,6 +176,7 @@ enter_tx(struct nbd_session *s)
     s->state = S_TX_HDR;
     snprintf(s->user.volume, sizeof(s->user.volume), "%s", s->ex.volume);
     s->user.kick = kick_session;
+    s->user.base = s->loop->base;
     exports_register(s->srv, &s->user);
     s->registered = true;
     /* Transmission: idle clients are fine (no deadline). */
@@ -211,7 +224,7 @@ tls_upgrade(struct nbd_session *s)
 {
     SSL *ssl = SSL_new(s->ns->tls);
     struct bufferevent *tb =
-        ssl ? bufferevent_openssl_filter_new(s->srv->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+        ssl ? bufferevent_openssl_filter_new(s->loop->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                              BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
             : NULL;
     if (tb == NULL) {
@@ -271,7 +284,7 @@ handle_option(struct nbd_session *s)
     s->inflight++;
     s->opt_job.fn = nbd_opt_work;
     s->opt_job.done = opt_done;
-    workq_submit(s->srv->wq, &s->opt_job);
+    workq_submit(s->loop->wq, &s->opt_job);
 }
 
 /* ---- transmission -------------------------------------------------------------------------- */
@@ -412,7 +425,7 @@ submit_request(struct nbd_session *s, struct nbd_req *q)
     q->s = s;
     q->job.fn = nbd_req_work;
     q->job.done = req_done;
-    workq_submit(s->srv->wq, &q->job);
+    workq_submit(s->loop->wq, &q->job);
     flow(s);
 }
 
@@ -705,16 +718,23 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
         session_kill(s, "negotiation did not finish in time");
 }
 
+/* Gives a connection that will not become a session back (its count included). */
 static void
-on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+drop_connection(struct nbd_server *ns, evutil_socket_t fd)
 {
-    (void)l;
-    (void)salen;
-    struct nbd_server *ns = arg;
-    if (ns->shutting_down || ns->nsessions >= NBD_SRV_MAX_SESSIONS) {
-        log_warn("nbd: refusing a connection: %s",
-                 ns->shutting_down ? "shutting down" : "too many connections");
-        evutil_closesocket(fd);
+    evutil_closesocket(fd);
+    pthread_mutex_lock(&ns->lock);
+    ns->nsessions--;
+    pthread_mutex_unlock(&ns->lock);
+}
+
+/* Starts the session of an accepted connection, on its loop's thread (invariant 1, srv_loop.c). */
+static void
+session_start(struct nbd_server *ns, struct srv_loop *loop, evutil_socket_t fd,
+              const struct sockaddr *sa)
+{
+    if (__atomic_load_n(&ns->shutting_down, __ATOMIC_ACQUIRE)) {
+        drop_connection(ns, fd); /* handed over while the server began to stop */
         return;
     }
     if (sa->sa_family != AF_UNIX) {
@@ -728,25 +748,32 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     struct nbd_session *s = calloc(1, sizeof(*s));
     struct bufferevent *bev =
-        bufferevent_socket_new(ns->srv->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        bufferevent_socket_new(loop->base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (s == NULL || bev == NULL) {
         free(s);
-        if (bev)
-            bufferevent_free(bev);
-        else
+        if (bev) {
+            bufferevent_free(bev); /* closes fd */
+            fd = -1;
+        }
+        if (fd >= 0)
             evutil_closesocket(fd);
+        pthread_mutex_lock(&ns->lock);
+        ns->nsessions--;
+        pthread_mutex_unlock(&ns->lock);
         return;
     }
     s->ns = ns;
     s->srv = ns->srv;
+    s->loop = loop;
     s->bev = bev;
     s->state = S_FLAGS;
     peer_name(sa, s->peer, sizeof(s->peer));
+    pthread_mutex_lock(&ns->lock);
     s->next = ns->sessions;
     if (ns->sessions)
         ns->sessions->prev = s;
     ns->sessions = s;
-    ns->nsessions++;
+    pthread_mutex_unlock(&ns->lock);
     bufferevent_setcb(bev, on_read, on_write, on_event, s);
     /* libevent writes at most 16 KiB per call by default: 64 system calls (and as many
      * wake-ups of the peer) per 1 MiB READ reply. (Its reads stay at 4 KiB whatever this says:
@@ -756,7 +783,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     struct timeval tv = { NBD_SRV_HANDSHAKE_SECS, 0 };
     bufferevent_set_timeouts(bev, &tv, NULL);
-    s->deadline = evtimer_new(ns->srv->base, on_deadline, s);
+    s->deadline = evtimer_new(loop->base, on_deadline, s);
     if (s->deadline == NULL || evtimer_add(s->deadline, &tv) != 0) {
         session_kill(s, "cannot arm the negotiation deadline");
         return;
@@ -765,6 +792,60 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
     int n = nbd_greeting_encode(greet, sizeof(greet));
     send_bytes(s, greet, (size_t)n);
     log_debug("nbd %s: connected", s->peer);
+}
+
+/* A connection on its way from the main loop to another. */
+struct handover {
+    struct nbd_server *ns;
+    struct srv_loop *loop;
+    evutil_socket_t fd;
+    struct sockaddr_storage peer;
+};
+
+static void
+on_handover(evutil_socket_t unused, short what, void *arg)
+{
+    (void)unused;
+    (void)what;
+    struct handover *h = arg;
+    session_start(h->ns, h->loop, h->fd, (const struct sockaddr *)&h->peer);
+    free(h);
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    (void)l;
+    struct nbd_server *ns = arg;
+    pthread_mutex_lock(&ns->lock);
+    bool full = ns->nsessions >= NBD_SRV_MAX_SESSIONS;
+    if (!ns->shutting_down && !full)
+        ns->nsessions++;
+    pthread_mutex_unlock(&ns->lock);
+    if (ns->shutting_down || full) {
+        log_warn("nbd: refusing a connection: %s",
+                 ns->shutting_down ? "shutting down" : "too many connections");
+        evutil_closesocket(fd);
+        return;
+    }
+    struct srv_loop *loop = srv_pick_loop(ns->srv);
+    if (loop == &ns->srv->loops[0]) {
+        session_start(ns, loop, fd, sa);
+        return;
+    }
+    struct handover *h = calloc(1, sizeof(*h));
+    if (h == NULL || salen < 0 || (size_t)salen > sizeof(h->peer)) {
+        free(h);
+        drop_connection(ns, fd);
+        return;
+    }
+    *h = (struct handover){ .ns = ns, .loop = loop, .fd = fd };
+    memcpy(&h->peer, sa, (size_t)salen);
+    if (event_base_once(loop->base, -1, EV_TIMEOUT, on_handover, h, &(struct timeval){ 0, 0 }) !=
+        0) {
+        free(h);
+        drop_connection(ns, fd);
+    }
 }
 
 static int
@@ -793,6 +874,7 @@ nbd_server_start(struct srv *s, struct err_msg *em)
         return NULL;
     }
     ns->srv = s;
+    pthread_mutex_init(&ns->lock, NULL);
     int rc = 0;
     if (cfg->nbd.tls != CONFIG_TLS_OFF) {
         ns->tls = tls_server_ctx(cfg, em);
@@ -835,25 +917,57 @@ nbd_server_start(struct srv *s, struct err_msg *em)
     return ns;
 }
 
+/* Kills one loop's sessions, on that loop (a session is touched only there). */
+static void
+kill_loop_sessions(evutil_socket_t unused, short what, void *arg)
+{
+    (void)unused;
+    (void)what;
+    struct loop_kill *k = arg;
+    struct nbd_server *ns = k->ns;
+    /* session_kill never frees (release is a later callback), so the list is stable here. */
+    pthread_mutex_lock(&ns->lock);
+    for (struct nbd_session *s = ns->sessions; s != NULL; s = s->next)
+        if (s->loop == k->loop)
+            session_kill(s, NULL);
+    pthread_mutex_unlock(&ns->lock);
+    free(k);
+}
+
 void
 nbd_server_shutdown(struct nbd_server *ns)
 {
-    ns->shutting_down = true;
+    pthread_mutex_lock(&ns->lock);
+    __atomic_store_n(&ns->shutting_down, true, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&ns->lock);
     for (size_t i = 0; i < ns->nlisteners; i++)
         evconnlistener_free(ns->listeners[i]);
     ns->nlisteners = 0;
     if (ns->unix_path != NULL)
         unlink(ns->unix_path);
-    for (struct nbd_session *s = ns->sessions, *next; s != NULL; s = next) {
-        next = s->next;
-        session_kill(s, NULL);
+    struct srv *srv = ns->srv;
+    for (unsigned i = 0; i < srv->nloops; i++) {
+        struct loop_kill *k = malloc(sizeof(*k));
+        if (k == NULL) {
+            log_err("nbd: out of memory stopping the sessions of loop %u", i);
+            continue;
+        }
+        *k = (struct loop_kill){ .ns = ns, .loop = &srv->loops[i] };
+        if (i == 0)
+            kill_loop_sessions(-1, 0, k); /* this is the main loop */
+        else if (event_base_once(k->loop->base, -1, EV_TIMEOUT, kill_loop_sessions, k,
+                                 &(struct timeval){ 0, 0 }) != 0)
+            free(k);
     }
 }
 
 unsigned
-nbd_server_sessions(const struct nbd_server *ns)
+nbd_server_sessions(struct nbd_server *ns)
 {
-    return ns->nsessions;
+    pthread_mutex_lock(&ns->lock);
+    unsigned n = ns->nsessions;
+    pthread_mutex_unlock(&ns->lock);
+    return n;
 }
 
 void
@@ -865,6 +979,7 @@ nbd_server_free(struct nbd_server *ns)
         session_free(ns->sessions);
     if (ns->tls != NULL)
         SSL_CTX_free(ns->tls);
+    pthread_mutex_destroy(&ns->lock);
     free(ns->unix_path);
     free(ns);
 }

@@ -33,8 +33,8 @@ struct nbd_server *nbd_server_start(struct srv *s, struct err_msg *em);
 /* Stops accepting; open sessions stop reading new requests, finish the ones in flight and
  * close. */
 void nbd_server_shutdown(struct nbd_server *ns);
-/* Number of live sessions (loop thread). */
-unsigned nbd_server_sessions(const struct nbd_server *ns);
+/* Number of connections accepted and not yet released (any thread). */
+unsigned nbd_server_sessions(struct nbd_server *ns);
 /* Frees the server; call when nbd_server_sessions() is 0. NULL ok. */
 void nbd_server_free(struct nbd_server *ns);
 

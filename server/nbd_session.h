@@ -67,6 +67,7 @@ void rbuf_commit(struct rbuf *b, size_t n);
 struct nbd_session {
     struct nbd_server *ns;
     struct srv *srv;
+    struct srv_loop *loop; /* every callback of the session runs on this loop's thread */
     struct bufferevent *bev;
     char peer[80];
     enum sess_state state;

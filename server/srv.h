@@ -48,9 +48,26 @@ struct srv_pool {
     unsigned scan_gen; /* scans the thread has begun */
 };
 
-struct srv {
+/*
+ * An event loop and the workers whose completions it runs. NBD sessions are spread over the
+ * loops (a session lives on one loop for its whole life), so the socket copies of several
+ * clients run on several cores. loops[0] is the main loop (base and wq below): signals, the
+ * admin socket and the listeners, on the main thread; the others run on threads of their own.
+ */
+#define SRV_MAX_LOOPS 8
+struct srv_loop {
     struct event_base *base;
     struct workq *wq;
+    pthread_t thread; /* loops 1..: the thread running it */
+    bool thread_running;
+};
+
+struct srv {
+    struct event_base *base; /* = loops[0].base */
+    struct workq *wq;        /* = loops[0].wq */
+    struct srv_loop loops[SRV_MAX_LOOPS];
+    unsigned nloops;
+    unsigned next_loop; /* round robin of new sessions */
     struct lcpfs_config *cfg;
     pthread_mutex_t pools_lock;
     struct srv_pool *pools[SRV_MAX_POOLS];
@@ -60,6 +77,16 @@ struct srv {
     pthread_mutex_t users_lock;
     struct export_user *users;
 };
+
+/* Creates the main loop and nloops - 1 more (1 .. SRV_MAX_LOOPS), each with nthreads workers,
+ * and starts the extra loops' threads. 0 or -ENOMEM; on failure nothing is left running. */
+int srv_loops_start(struct srv *s, unsigned nloops, unsigned nthreads);
+/* The loop for a new session (round robin). */
+struct srv_loop *srv_pick_loop(struct srv *s);
+/* Ends the extra loops and joins their threads (after the main loop returned). */
+void srv_loops_halt(struct srv *s);
+/* Halts, then frees every loop and its workers (running the completions still due). */
+void srv_loops_free(struct srv *s);
 
 /* Finds the pool holding dataset `name` ("pool" or "pool/..."), pins it and returns it; NULL
  * with -ENOENT in em if no such pool is imported. Release with srv_pool_unpin. */

@@ -25,7 +25,7 @@ struct workq {
     struct event *wake;
     pthread_t *threads;
     unsigned nthreads;
-    unsigned pending; /* loop thread */
+    unsigned pending; /* changed on the loop thread; read from any (atomic) */
     bool stopping;
 };
 
@@ -75,7 +75,7 @@ run_finished(struct workq *wq)
     }
     while (rev != NULL) {
         struct workq_job *next = rev->next;
-        wq->pending--;
+        __atomic_sub_fetch(&wq->pending, 1, __ATOMIC_RELAXED);
         rev->done(rev);
         rev = next;
     }
@@ -118,7 +118,7 @@ void
 workq_submit(struct workq *wq, struct workq_job *job)
 {
     job->next = NULL;
-    wq->pending++;
+    __atomic_add_fetch(&wq->pending, 1, __ATOMIC_RELAXED);
     pthread_mutex_lock(&wq->lock);
     if (wq->queue_tail != NULL)
         wq->queue_tail->next = job;
@@ -132,7 +132,7 @@ workq_submit(struct workq *wq, struct workq_job *job)
 unsigned
 workq_pending(const struct workq *wq)
 {
-    return wq->pending;
+    return __atomic_load_n(&wq->pending, __ATOMIC_RELAXED);
 }
 
 void

@@ -27,7 +27,7 @@ struct workq_job {
 struct workq *workq_new(struct event_base *base, unsigned nthreads);
 /* Queues job (fn and done set). Never fails: the queue is a list through the jobs. */
 void workq_submit(struct workq *wq, struct workq_job *job);
-/* Number of jobs queued or running whose done has not run yet (loop thread). */
+/* Number of jobs queued or running whose done has not run yet (any thread). */
 unsigned workq_pending(const struct workq *wq);
 /* Stops the workers after the queued jobs ran and runs the remaining completions. NULL ok. */
 void workq_free(struct workq *wq);
