@@ -24,6 +24,9 @@
  *      buffer.
  *   2. A class's free_bytes is the sum over its slabs of (per_slab - in_use) * size.
  *   3. Every address in a slab that is not in use is PROT_NONE (a stray access faults).
+ *   4. refs[i] of an in-use slab is the number of references to its buffer i: 1 from
+ *      blkbuf_alloc, +1 per blkbuf_hold, -1 per blkbuf_free; the buffer returns to the free
+ *      list when it reaches 0. Updated atomically, without the class lock.
  * Under AddressSanitizer free buffers are poisoned, so a use after blkbuf_free is reported as
  * it would be for malloc'd memory.
  */
@@ -61,6 +64,7 @@ struct slab {
     uint32_t carved;          /* buffers ever handed out (the rest of the slab is untouched) */
     uint32_t cls;             /* class index + 1 while in use; 0 when unmapped */
     uint32_t next_empty;      /* unmapped slabs ready for reuse (arena_lock) */
+    uint32_t *refs;           /* per buffer (invariant 4); while in use */
     struct slab *next, *prev; /* the class's partial list */
 };
 
@@ -114,10 +118,18 @@ slab_take(uint32_t c)
         return NULL;
     }
     struct slab *s = &slabs[i];
+    uint32_t *refs = calloc(classes[c].per_slab, sizeof(*refs));
+    if (refs == NULL) {
+        s->next_empty = arena_empty;
+        arena_empty = i;
+        pthread_mutex_unlock(&arena_lock);
+        return NULL;
+    }
     void *want = slab_base(s);
     void *got = mmap(want, SLAB_BYTES, PROT_READ | PROT_WRITE,
                      MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (got == MAP_FAILED) {
+        free(refs);
         s->next_empty = arena_empty; /* still PROT_NONE: retry later */
         arena_empty = i;
         pthread_mutex_unlock(&arena_lock);
@@ -125,7 +137,7 @@ slab_take(uint32_t c)
     }
     stat_slab_bytes += SLAB_BYTES;
     pthread_mutex_unlock(&arena_lock);
-    *s = (struct slab){ .cls = c + 1, .next_empty = NO_SLAB };
+    *s = (struct slab){ .cls = c + 1, .next_empty = NO_SLAB, .refs = refs };
     POISON(want, SLAB_BYTES);
     return s;
 }
@@ -139,7 +151,9 @@ slab_return(struct slab *s)
     void *got = mmap(base, SLAB_BYTES, PROT_NONE,
                      MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     VERIFY(got == base); /* replacing our own mapping in place cannot fail for lack of memory */
+    free(s->refs);
     pthread_mutex_lock(&arena_lock);
+    s->refs = NULL;
     s->cls = 0;
     s->next_empty = arena_empty;
     arena_empty = (uint32_t)(s - slabs);
@@ -195,6 +209,7 @@ class_alloc(uint32_t c)
         s->carved++;
     }
     s->in_use++;
+    __atomic_store_n(&s->refs[(size_t)(buf - slab_base(s)) / k->size], 1, __ATOMIC_RELAXED);
     k->free_bytes -= k->size;
     if (s->free == NULL && s->carved == k->per_slab)
         partial_remove(k, s);
@@ -227,6 +242,23 @@ class_free(struct slab *s, uint8_t *buf)
     pthread_mutex_unlock(&k->lock);
 }
 
+/* The slab of a buffer from the arena, or NULL for an aligned_alloc one. */
+static struct slab *
+slab_of(const void *buf)
+{
+    const uint8_t *b = buf;
+    if (arena == NULL || b < arena || b >= arena + ARENA_BYTES)
+        return NULL;
+    return &slabs[(uint64_t)(b - arena) >> SLAB_SHIFT];
+}
+
+static uint32_t *
+buf_ref(const struct slab *s, const void *buf)
+{
+    ASSERT(s->cls != 0);
+    return &s->refs[(size_t)((const uint8_t *)buf - slab_base(s)) / classes[s->cls - 1].size];
+}
+
 void *
 blkbuf_alloc(size_t len)
 {
@@ -255,11 +287,34 @@ blkbuf_free(void *buf)
     uint8_t *b = buf;
     if (b == NULL)
         return;
-    if (arena != NULL && b >= arena && b < arena + ARENA_BYTES) {
-        class_free(&slabs[(uint64_t)(b - arena) >> SLAB_SHIFT], b);
+    struct slab *s = slab_of(b);
+    if (s == NULL) {
+        free(buf);
         return;
     }
-    free(buf);
+    uint32_t left = __atomic_sub_fetch(buf_ref(s, b), 1, __ATOMIC_ACQ_REL);
+    ASSERT(left != UINT32_MAX); /* freed more often than held */
+    if (left == 0)
+        class_free(s, b);
+}
+
+bool
+blkbuf_hold(void *buf)
+{
+    struct slab *s = slab_of(buf);
+    if (s == NULL)
+        return false;
+    uint32_t was = __atomic_fetch_add(buf_ref(s, buf), 1, __ATOMIC_RELAXED);
+    ASSERT(was > 0); /* holding a freed buffer */
+    (void)was;
+    return true;
+}
+
+bool
+blkbuf_shared(const void *buf)
+{
+    struct slab *s = slab_of(buf);
+    return s != NULL && __atomic_load_n(buf_ref(s, buf), __ATOMIC_ACQUIRE) > 1;
 }
 
 void

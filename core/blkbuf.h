@@ -14,10 +14,16 @@
  *     is a multiple of 4 KiB up to BLKBUF_SLAB_MAX come from 2 MiB slabs populated in one call
  *     and are recycled through per-size free lists, so memory is faulted once, in bulk.
  * Other sizes come from aligned_alloc. Release every blkbuf with blkbuf_free (never free()).
+ *
+ * Slab buffers are reference counted, so a reader can borrow a buffer that its owner may drop
+ * meanwhile (a dirty block lent to an NBD reply while the block is synced or overwritten):
+ * blkbuf_hold takes a reference, blkbuf_free drops one and the buffer is recycled with the
+ * last. Someone about to change a buffer in place must first check blkbuf_shared.
  */
 #ifndef LCPFS_CORE_BLKBUF_H
 #define LCPFS_CORE_BLKBUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,8 +34,13 @@
 void *blkbuf_alloc(size_t len);
 /* As blkbuf_alloc, zero-filled. */
 void *blkbuf_zalloc(size_t len);
-/* Releases a blkbuf (NULL is a no-op). */
+/* Drops a reference to a blkbuf (the only one, unless held); NULL is a no-op. */
 void blkbuf_free(void *buf);
+/* Takes another reference to buf (from blkbuf_alloc, not yet freed). False, and nothing taken,
+ * for a buffer that is not reference counted (not from a slab): copy it instead. */
+bool blkbuf_hold(void *buf);
+/* Whether a reference other than the caller's exists (then do not write to it: copy it). */
+bool blkbuf_shared(const void *buf);
 
 struct blkbuf_stats {
     uint64_t slab_bytes;  /* mapped in slabs */

@@ -532,10 +532,14 @@ read_pieces(struct dnode *dn, uint64_t off, size_t len, struct obj_piece *pv, si
         bool zero;
         const uint8_t *d = dirty_lookup(dn, blkid, NULL, &zero);
         if (d != NULL || zero) {
-            /* Uncommitted data changes under us: copy it. */
+            /* Uncommitted data: lend the dirty buffer itself, held (writers copy a held buffer
+             * before changing it, dirty_block_get), or copy it if it cannot be held. */
             struct obj_piece *pc = &pv[np];
             *pc = (struct obj_piece){ .data = zero_block, .len = n };
-            if (d != NULL) {
+            if (d != NULL && blkbuf_hold((void *)(uintptr_t)d)) {
+                pc->data = d + boff;
+                pc->owned = (uint8_t *)(uintptr_t)d; /* released by blkbuf_free */
+            } else if (d != NULL) {
                 uint8_t *copy = malloc(n);
                 if (copy == NULL) {
                     pthread_mutex_unlock(&dn->lock);
@@ -680,6 +684,15 @@ static int
 dirty_block_get(struct dnode *dn, struct dnode_txg *slot, uint64_t blkid, bool whole, uint8_t **out)
 {
     struct dirty_block *db = u64map_get(&slot->blocks, blkid);
+    if (db != NULL && blkbuf_shared(db->data)) {
+        /* Lent to a reader (read_pieces): change a copy, the reader keeps the old bytes. */
+        uint8_t *copy = blkbuf_alloc(dn->latest.datablksz);
+        if (copy == NULL)
+            return -ENOMEM;
+        memcpy(copy, db->data, dn->latest.datablksz);
+        blkbuf_free(db->data);
+        db->data = copy;
+    }
     if (db != NULL) {
         *out = db->data;
         return 0;

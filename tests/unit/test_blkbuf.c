@@ -113,3 +113,25 @@ Test(blkbuf, threads_allocating_and_freeing_never_share_a_buffer)
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
 }
+
+Test(blkbuf, a_held_buffer_outlives_its_first_owner)
+{
+    uint8_t *b = blkbuf_alloc(16384);
+    cr_assert_not_null(b);
+    fill(b, 16384, 0x5a);
+    cr_assert_not(blkbuf_shared(b));
+    cr_assert(blkbuf_hold(b));
+    cr_assert(blkbuf_shared(b));
+    blkbuf_free(b); /* the owner lets go; the holder still reads it */
+    cr_assert_not(blkbuf_shared(b));
+    check(b, 16384, 0x5a);
+    uint8_t *other = blkbuf_alloc(16384);
+    cr_assert_neq(other, b, "a held buffer was handed out again");
+    blkbuf_free(other);
+    blkbuf_free(b);
+    /* A buffer that is not from a slab cannot be held: the caller copies. */
+    uint8_t *odd = blkbuf_alloc(1000);
+    cr_assert_not(blkbuf_hold(odd));
+    cr_assert_not(blkbuf_shared(odd));
+    blkbuf_free(odd);
+}

@@ -373,7 +373,9 @@ Test(zvol, read_pieces_match_read_and_stay_stable)
     cr_assert_eq(zvol_read_pieces(zv, off, len, pv, max, &n), 0);
     struct obj_piece few[3];
     cr_assert_eq(zvol_read_pieces(zv, off, len, few, 3, &(size_t){ 0 }), -E2BIG);
-    /* Change everything, commit, and only then look at the pieces. */
+    /* Change the lent dirty blocks in place (a partial write copies a held block first), then
+     * everything, commit, and only then look at the pieces. */
+    OK(put(zv, 100001, 1000, 4, 0));
     OK(put(zv, 0, 4 * MiB, 3, 0));
     OK(zvol_flush(zv));
     size_t pos = 0;
