@@ -41,7 +41,7 @@ int exports_list(struct srv *s, exports_fn fn, void *arg);
 
 /* ---- session registry (any thread) ------------------------------------------------------- */
 
-/* Called by sessions when they start/stop serving a volume. kick is run on the loop thread to
+/* Called by sessions when they start/stop serving a volume. kick is run on the session's loop to
  * disconnect the session when an admin operation forces it off. */
 struct export_user {
     char volume[DSL_NAME_MAX + 1];

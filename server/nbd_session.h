@@ -12,9 +12,10 @@
  *   any state --protocol error, ABORT, DISC, peer gone--> DEAD (freed when nothing is in flight)
  *
  * Invariants:
- *   1. Only the loop thread touches the bufferevent and the state; a worker touches only its job
- *      and the session fields the job owns until its completion runs (zv is read-only then).
- *   2. A session is freed only on the loop thread, when it is DEAD and no job is in flight.
+ *   1. Only the session's loop thread (s->loop, srv_loop.c) touches the bufferevent and the
+ *      state; a worker touches only its job and the session fields the job owns until its
+ *      completion runs (zv is read-only then).
+ *   2. A session is freed only on its loop thread, when it is DEAD and no job is in flight.
  *   3. At most one option job runs at a time (options are sequential); transmission requests
  *      may run concurrently and complete in any order (NBD allows out-of-order replies).
  */

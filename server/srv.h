@@ -3,10 +3,10 @@
  * srv: the daemon's shared state — the event loop, the worker queue, the imported pools and the
  * NBD export table — and the functions other server files use to reach them.
  *
- * Threads: the loop thread owns sockets and sessions; workers run core calls (workq.h). The pool
- * table is shared by both and guarded by srv->pools_lock; a pool in use by a session or an admin
- * job is pinned by its `users` count, so `pool export` can refuse (or wait) instead of pulling
- * it away.
+ * Threads: the loop threads (srv_loop.c) own sockets and sessions, each session one loop;
+ * workers run core calls (workq.h). The pool table is shared by both and guarded by
+ * srv->pools_lock; a pool in use by a session or an admin job is pinned by its `users` count,
+ * so `pool export` can refuse (or wait) instead of pulling it away.
  */
 #ifndef LCPFS_SERVER_SRV_H
 #define LCPFS_SERVER_SRV_H
