@@ -52,10 +52,15 @@ one_run() { # binary -> number
         -o pool.tank.create-size=8G -o pool.tank.default-volume-size=4G >"$d/log" 2>&1 &
     PID=$!
     local u="nbd+unix:///vol0?socket=$d/nbd.sock"
+    local up=
     for _ in $(seq 1 200); do
-        nbdinfo --size "$u" >/dev/null 2>&1 && break
+        nbdinfo --size "$u" >/dev/null 2>&1 && up=1 && break
         sleep 0.05
     done
+    if [ -z "$up" ]; then
+        echo "nbd-ab: $bin did not come up (log: $d/log)" >&2
+        exit 1
+    fi
     local t0 t1 out
     case $WORK in
     in | out)
@@ -89,6 +94,12 @@ one_run() { # binary -> number
     echo "$out"
 }
 
+for spec in "$@"; do
+    [ -x "${spec#*=}" ] || {
+        echo "nbd-ab: ${spec#*=} is not an executable" >&2
+        exit 2
+    }
+done
 declare -A RES
 for _ in $(seq 1 "$ROUNDS"); do
     for spec in "$@"; do
