@@ -297,6 +297,28 @@ vdev_args(json_t *args, const char ***out, size_t *n, struct err_msg *em)
     return 0;
 }
 
+/* The optional "direct-io" argument (writes, off, on; default writes, as [pool] direct-io). */
+static int
+direct_io_arg(json_t *args, enum vdev_direct *out, struct err_msg *em)
+{
+    json_t *v = json_object_get(args, "direct-io");
+    const char *s = json_string_value(v);
+    *out = VDEV_DIRECT_WRITES;
+    if (v == NULL)
+        return 0;
+    if (s != NULL && strcmp(s, "writes") == 0)
+        return 0;
+    if (s != NULL && strcmp(s, "off") == 0) {
+        *out = VDEV_DIRECT_OFF;
+        return 0;
+    }
+    if (s != NULL && strcmp(s, "on") == 0) {
+        *out = VDEV_DIRECT_ALL;
+        return 0;
+    }
+    return err_msg_set(em, -EINVAL, "direct-io must be writes, off or on");
+}
+
 int
 admin_pool_create(struct srv *s, json_t *args, json_t **result, struct err_msg *em)
 {
@@ -305,10 +327,13 @@ admin_pool_create(struct srv *s, json_t *args, json_t **result, struct err_msg *
         return err_msg_set(em, -EINVAL, "missing argument 'name'");
     const char **paths;
     size_t n;
-    int rc = vdev_args(args, &paths, &n, em);
+    struct pool_opts po = { 0 };
+    int rc = direct_io_arg(args, &po.direct_io, em);
     if (rc != 0)
         return rc;
-    struct pool_opts po = { .direct_io = VDEV_DIRECT_WRITES }; /* as [pool] direct-io's default */
+    rc = vdev_args(args, &paths, &n, em);
+    if (rc != 0)
+        return rc;
     json_t *size = json_object_get(args, "size");
     if (json_is_integer(size) && json_integer_value(size) > 0) {
         po.create_files = true;
@@ -330,11 +355,13 @@ admin_pool_import(struct srv *s, json_t *args, json_t **result, struct err_msg *
 {
     const char **paths;
     size_t n;
-    int rc = vdev_args(args, &paths, &n, em);
+    struct pool_import_opts io = { .readonly = json_is_true(json_object_get(args, "readonly")) };
+    int rc = direct_io_arg(args, &io.tuning.direct_io, em);
     if (rc != 0)
         return rc;
-    struct pool_import_opts io = { .readonly = json_is_true(json_object_get(args, "readonly")),
-                                   .tuning.direct_io = VDEV_DIRECT_WRITES };
+    rc = vdev_args(args, &paths, &n, em);
+    if (rc != 0)
+        return rc;
     struct pool *p = NULL;
     rc = pool_import(paths, n, &io, &p, em);
     if (rc == 0 && (rc = srv_pool_add(s, p, paths, n)) != 0) {

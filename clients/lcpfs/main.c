@@ -286,8 +286,9 @@ static const struct {
     const char *usage;
 } verbs[] = {
     { "pool", cmd_pool,
-      "pool create [-s size] name [mirror|raidz[1-3]] dev... | import [-r] dev... | export [-f] "
-      "name | list [-H] [-p] [-j] [name] | status [-v] [-x] [-j] [name] | add name dev... | "
+      "pool create [-s size] [-o direct-io=writes|off|on] name [mirror|raidz[1-3]] dev... | "
+      "import [-r] [-o direct-io=...] dev... | export [-f] name | list [-H] [-p] [-j] [name] | "
+      "status [-v] [-x] [-j] [name] | add name dev... | "
       "scrub [-s|-p] name | offline name dev... | online name dev... | replace name old new | "
       "attach name dev new | detach name dev | clear name [dev]" },
     { "create", cmd_create, "create [-p] [-s] [-V size] [-b blocksize] [-o prop=value]... name" },

@@ -51,19 +51,37 @@ device_arg(const char *v)
     return abs_path(v);
 }
 
+/* `-o direct-io=writes|off|on` of pool create and import, the only pool option so far: into
+ * args. 0, or a usage error for anything else. */
+static int
+pool_option(struct cli *c, json_t *args, const char *kv)
+{
+    static const char key[] = "direct-io=";
+    if (strncmp(kv, key, sizeof(key) - 1) != 0)
+        return cli_usage(c, "-o %s: the pool option is direct-io=writes|off|on", kv);
+    json_object_set_new(args, "direct-io", json_string(kv + sizeof(key) - 1));
+    return 0;
+}
+
 static int
 pool_cmd_create(struct cli *c, int argc, char **argv)
 {
     const char *size = NULL;
-    int opt;
-    while ((opt = getopt(argc, argv, "s:")) != -1) {
-        if (opt != 's')
-            return CLI_USAGE;
-        size = optarg;
-    }
-    if (optind + 2 > argc)
-        return cli_usage(c, "pool create takes a name and at least one device or file");
     json_t *args = json_object();
+    int opt;
+    while ((opt = getopt(argc, argv, "s:o:")) != -1) {
+        int rc = opt == 's'   ? (size = optarg, 0)
+                 : opt == 'o' ? pool_option(c, args, optarg)
+                              : CLI_USAGE;
+        if (rc != 0) {
+            json_decref(args);
+            return rc;
+        }
+    }
+    if (optind + 2 > argc) {
+        json_decref(args);
+        return cli_usage(c, "pool create takes a name and at least one device or file");
+    }
     json_object_set_new(args, "name", json_string(argv[optind]));
     json_object_set_new(args, "vdevs", abs_paths(argv + optind + 1, argc - optind - 1));
     if (size != NULL) {
@@ -85,15 +103,21 @@ static int
 pool_cmd_import(struct cli *c, int argc, char **argv)
 {
     bool ro = false;
-    int opt;
-    while ((opt = getopt(argc, argv, "r")) != -1) {
-        if (opt != 'r')
-            return CLI_USAGE;
-        ro = true;
-    }
-    if (optind >= argc)
-        return cli_usage(c, "pool import takes the pool's devices or files");
     json_t *args = json_object(), *r;
+    int opt;
+    while ((opt = getopt(argc, argv, "ro:")) != -1) {
+        int rc = opt == 'r'   ? (ro = true, 0)
+                 : opt == 'o' ? pool_option(c, args, optarg)
+                              : CLI_USAGE;
+        if (rc != 0) {
+            json_decref(args);
+            return rc;
+        }
+    }
+    if (optind >= argc) {
+        json_decref(args);
+        return cli_usage(c, "pool import takes the pool's devices or files");
+    }
     json_object_set_new(args, "vdevs", abs_paths(argv + optind, argc - optind));
     json_object_set_new(args, "readonly", json_boolean(ro));
     int rc = cli_call(c, "pool.import", args, &r);

@@ -79,10 +79,12 @@ wait $client 2>/dev/null || true
 check "pool list" bash -c "$L pool list -H | grep -q '^tank'"
 check "pool status healthy" bash -c "$L pool status tank | grep -q 'errors: No known data errors'"
 check "pool status -j" bash -c "$L pool status -j | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"pools\"][\"tank\"][\"state\"]==\"ONLINE\"'"
-check "pool create" "$L" pool create -s 128M second "$DIR/second.vdev"
+check "pool create refuses an unknown pool option" bash -c "! $L pool create -o compression=on -s 128M second $DIR/second.vdev 2>$DIR/err; grep -q 'direct-io=writes|off|on' $DIR/err"
+check "pool create refuses a bad direct-io" bash -c "! $L pool create -o direct-io=maybe -s 128M second $DIR/second.vdev 2>$DIR/err; grep -q 'direct-io must be writes, off or on' $DIR/err"
+check "pool create" "$L" pool create -s 128M -o direct-io=off second "$DIR/second.vdev"
 check "pool list shows both" bash -c "$L pool list -H | grep -q '^second'"
 check "pool export" "$L" pool export second
-check "pool import" "$L" pool import "$DIR/second.vdev"
+check "pool import (direct reads and writes)" "$L" pool import -o direct-io=on "$DIR/second.vdev"
 check "pool export after import" "$L" pool export second
 check "exported pool is gone" bash -c "! $L pool list second >/dev/null 2>&1"
 check "unknown pool is a clear error" bash -c "! $L list nosuch 2>$DIR/err; grep -q \"no pool named 'nosuch'\" $DIR/err"
