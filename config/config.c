@@ -635,6 +635,18 @@ static const struct enum_name level_names[] = { { "err", LOG_LEVEL_ERR },
                                                 { "debug", LOG_LEVEL_DEBUG },
                                                 { NULL, 0 } };
 
+static bool enum_parse(const struct enum_name *t, const char *s, int *out);
+
+int
+config_parse_direct_io(const char *s, enum config_direct_io *out)
+{
+    int iv;
+    if (s == NULL || !enum_parse(direct_io_names, s, &iv))
+        return -EINVAL;
+    *out = (enum config_direct_io)iv;
+    return 0;
+}
+
 static bool
 enum_parse(const struct enum_name *t, const char *s, int *out)
 {

@@ -228,6 +228,8 @@ void config_format_addr(const struct config_addr *a, char *buf, size_t len);
 const char *config_tls_name(enum config_tls t);
 const char *config_log_name(enum config_log l);
 const char *config_direct_io_name(enum config_direct_io d);
+/* writes, off or on, any case (the [pool] direct-io values). 0 or -EINVAL. */
+int config_parse_direct_io(const char *s, enum config_direct_io *out);
 const char *config_log_level_name(enum log_level l);
 
 #endif

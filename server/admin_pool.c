@@ -297,26 +297,16 @@ vdev_args(json_t *args, const char ***out, size_t *n, struct err_msg *em)
     return 0;
 }
 
-/* The optional "direct-io" argument (writes, off, on; default writes, as [pool] direct-io). */
+/* The optional "direct-io" argument: a [pool] direct-io value, default writes. */
 static int
 direct_io_arg(json_t *args, enum vdev_direct *out, struct err_msg *em)
 {
     json_t *v = json_object_get(args, "direct-io");
-    const char *s = json_string_value(v);
-    *out = VDEV_DIRECT_WRITES;
-    if (v == NULL)
-        return 0;
-    if (s != NULL && strcmp(s, "writes") == 0)
-        return 0;
-    if (s != NULL && strcmp(s, "off") == 0) {
-        *out = VDEV_DIRECT_OFF;
-        return 0;
-    }
-    if (s != NULL && strcmp(s, "on") == 0) {
-        *out = VDEV_DIRECT_ALL;
-        return 0;
-    }
-    return err_msg_set(em, -EINVAL, "direct-io must be writes, off or on");
+    enum config_direct_io d = CONFIG_DIRECT_IO_WRITES;
+    if (v != NULL && config_parse_direct_io(json_string_value(v), &d) != 0)
+        return err_msg_set(em, -EINVAL, "direct-io must be writes, off or on");
+    *out = srv_vdev_direct(d);
+    return 0;
 }
 
 int

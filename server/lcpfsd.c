@@ -80,9 +80,7 @@ open_pool(struct daemon *d, const struct config_pool *cp)
     size_t present = 0;
     for (size_t i = 0; i < cp->nvdevs; i++)
         present += file_exists(cp->vdevs[i]);
-    enum vdev_direct direct = cp->direct_io == CONFIG_DIRECT_IO_OFF  ? VDEV_DIRECT_OFF
-                              : cp->direct_io == CONFIG_DIRECT_IO_ON ? VDEV_DIRECT_ALL
-                                                                     : VDEV_DIRECT_WRITES;
+    enum vdev_direct direct = srv_vdev_direct(cp->direct_io);
     struct pool *p = NULL;
     int rc;
     if (present == 0 && cp->create_size > 0) {

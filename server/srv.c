@@ -12,6 +12,14 @@
 
 #include "common/log.h"
 
+enum vdev_direct
+srv_vdev_direct(enum config_direct_io d)
+{
+    return d == CONFIG_DIRECT_IO_OFF  ? VDEV_DIRECT_OFF
+           : d == CONFIG_DIRECT_IO_ON ? VDEV_DIRECT_ALL
+                                      : VDEV_DIRECT_WRITES;
+}
+
 static struct srv_pool *
 find_locked(struct srv *s, const char *name, size_t len)
 {

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "common/err.h"
+#include "config/config.h"
 #include "core/pool.h"
 
 #define SRV_MAX_POOLS 64
@@ -77,6 +78,9 @@ struct srv {
     pthread_mutex_t users_lock;
     struct export_user *users;
 };
+
+/* The pool layer's direct-I/O mode for a [pool] direct-io value. */
+enum vdev_direct srv_vdev_direct(enum config_direct_io d);
 
 /* Creates the main loop and nloops - 1 more (1 .. SRV_MAX_LOOPS), each with nthreads workers,
  * and starts the extra loops' threads. 0 or -ENOMEM; on failure nothing is left running. */

@@ -1192,3 +1192,17 @@ Test(config, equal_notices_every_difference)
     config_free(&t);
     config_free(&a);
 }
+
+Test(config, direct_io_values_parse_as_the_file_does)
+{
+    enum config_direct_io d = CONFIG_DIRECT_IO_WRITES;
+    cr_assert_eq(config_parse_direct_io("ON", &d), 0);
+    cr_assert_eq(d, CONFIG_DIRECT_IO_ON);
+    cr_assert_eq(config_parse_direct_io("off", &d), 0);
+    cr_assert_eq(d, CONFIG_DIRECT_IO_OFF);
+    cr_assert_eq(config_parse_direct_io("writes", &d), 0);
+    cr_assert_eq(d, CONFIG_DIRECT_IO_WRITES);
+    cr_assert_eq(config_parse_direct_io("always", &d), -EINVAL);
+    cr_assert_eq(config_parse_direct_io(NULL, &d), -EINVAL);
+    cr_assert_eq(d, CONFIG_DIRECT_IO_WRITES, "a refused value leaves the output alone");
+}
