@@ -430,10 +430,12 @@ prepare_one(void *arg, size_t i)
 }
 
 /*
- * Step 3: the tree is read sequentially to find each block's old BP, the blocks are compressed,
- * checksummed and allocated in parallel on the pool's taskq, then written, blocks that are
- * adjacent on a device merged into one write (zio_agg.c), then their BPs are set sequentially
- * (the indirect cache is single-threaded).
+ * Step 3, a part at a time (SYNC_ISSUE_CHUNK_BYTES): the tree is read sequentially to find each
+ * block's old BP, the blocks are compressed, checksummed and allocated in parallel on the pool's
+ * taskq, then their device writes start in the background (zio_issue_start on io_taskq, blocks
+ * adjacent on a device merged into one write, zio_agg.c) while the next part is prepared: the
+ * cores and the devices work at the same time. When every part is written, the BPs are set
+ * sequentially (the indirect cache is single-threaded).
  */
 static int
 write_data_blocks(struct sync_ctx *sc, struct dnode_txg *slot)
@@ -455,27 +457,41 @@ write_data_blocks(struct sync_ctx *sc, struct dnode_txg *slot)
     /* Best effort: without this array the written blocks are simply not cached. */
     sc->written = malloc((n ? n : 1) * sizeof(*sc->written));
     sc->nwritten = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        struct dirty_block *db = u64map_get(&slot->blocks, keys[i]);
-        jobs[i] = (struct data_job){
-            .sc = sc, .zp = &zp, .blkid = keys[i], .data = db->data, .dw = &dws[i]
-        };
-        rc = get_bp(sc, 0, keys[i], &jobs[i].oldbp);
-    }
-    if (rc == 0) {
-        taskq_run(sc->p->taskq, n, prepare_one, jobs);
-        (void)zio_write_issue(sc->p, sc->txg, dws, n, sc->p->taskq);
-        for (size_t i = 0; i < n; i++) {
-            if (jobs[i].rc == 0)
-                jobs[i].rc = dws[i].rc;
-            jobs[i].reused = jobs[i].rc == 0 && dws[i].reused;
+    size_t part = SYNC_ISSUE_CHUNK_BYTES / sc->work.a.datablksz;
+    if (part < 64)
+        part = 64;
+    struct zio_issue inflight;
+    bool writing = false;
+    for (size_t first = 0; first < n && rc == 0; first += part) {
+        size_t count = n - first < part ? n - first : part;
+        for (size_t i = first; i < first + count && rc == 0; i++) {
+            struct dirty_block *db = u64map_get(&slot->blocks, keys[i]);
+            jobs[i] = (struct data_job){
+                .sc = sc, .zp = &zp, .blkid = keys[i], .data = db->data, .dw = &dws[i]
+            };
+            rc = get_bp(sc, 0, keys[i], &jobs[i].oldbp);
         }
+        if (rc != 0)
+            break;
+        taskq_run(sc->p->taskq, count, prepare_one, jobs + first);
+        if (writing)
+            (void)zio_issue_finish(&inflight); /* each block's rc is in its dws entry */
+        zio_issue_start(&inflight, sc->p, sc->txg, dws + first, count, sc->p->io_taskq);
+        writing = true;
+    }
+    if (writing)
+        (void)zio_issue_finish(&inflight);
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].rc == 0)
+            jobs[i].rc = dws[i].rc;
+        jobs[i].reused = jobs[i].rc == 0 && dws[i].reused;
     }
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = jobs[i].rc;
     for (size_t i = 0; i < n; i++) {
         if (rc != 0) {
-            /* Undo the allocations of the blocks that were written: the commit is failing. */
+            /* Undo the allocations of the blocks that were written: the commit is failing.
+             * (Blocks never prepared have a zeroed newbp: a hole, nothing to free.) */
             if (jobs[i].rc == 0 && !jobs[i].reused)
                 zio_free(sc->p, sc->txg, &jobs[i].newbp);
             continue;

@@ -79,10 +79,11 @@ pool_alloc(const struct pool_opts *opts)
     p->alloc = alloc_new();
     p->arc = arc_new(p->opts.arc_max_bytes);
     p->taskq = taskq_new(0);
+    p->io_taskq = taskq_new(SYNC_IO_THREADS);
     pthread_rwlock_init(&p->tree_lock, NULL);
     pthread_mutex_init(&p->scan_lock, NULL);
     pthread_mutex_init(&p->err_lock, NULL);
-    if (p->alloc == NULL || p->arc == NULL || p->taskq == NULL) {
+    if (p->alloc == NULL || p->arc == NULL || p->taskq == NULL || p->io_taskq == NULL) {
         pool_free_all(p);
         return NULL;
     }
@@ -102,6 +103,7 @@ pool_free_all(struct pool *p)
         vdev_free(p->retired[i]);
     free(p->retired);
     taskq_free(p->taskq);
+    taskq_free(p->io_taskq);
     alloc_free(p->alloc);
     arc_free(p->arc);
     pthread_rwlock_destroy(&p->tree_lock);

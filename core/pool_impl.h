@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/u64map.h"
 #include "core/alloc.h"
@@ -202,13 +203,41 @@ struct zio_deferred {
     bool metadata;
     int rc;
 };
-#define ZIO_AGG_MAX (1u << 20)
+#define ZIO_AGG_MAX            (1u << 20)
+/* Device writes of a txg in flight at once (zio_issue_start on io_taskq): a device, even a
+ * virtual disk or a file, completes a few large writes in parallel faster than one by one. */
+#define SYNC_IO_THREADS        4
+/* The part of a txg's data blocks prepared while the previous part is written. */
+#define SYNC_ISSUE_CHUNK_BYTES (32u << 20)
 struct taskq;
 int zio_write_prepare(struct pool *p, uint64_t txg, const void *data, uint32_t lsize,
                       const struct zio_props *zp, const struct blkptr *old, struct blkptr *out,
                       struct zio_deferred *d);
 int zio_write_issue(struct pool *p, uint64_t txg, struct zio_deferred *d, size_t n,
                     struct taskq *tq);
+/*
+ * zio_write_issue in two halves: zio_issue_start lists and merges the writes and starts them on
+ * tq's workers (taskq_start; NULL or a single write: done before it returns); the caller may
+ * then work on other blocks, but not use tq, until zio_issue_finish waits for the writes, redoes
+ * the failed ones and returns what zio_write_issue would. zi is the caller's storage for the
+ * batch in flight; d must stay alive and unchanged until the finish.
+ */
+struct agg_ext;
+struct agg_run;
+struct zio_issue {
+    struct pool *p;
+    uint64_t txg;
+    struct zio_deferred *d;
+    size_t n;
+    struct taskq *tq;
+    struct agg_ext *ext; /* the copies to write, sorted by device and offset */
+    ssize_t count;       /* entries in ext, or -ENOMEM */
+    struct agg_run *runs;
+    bool started; /* runs are on tq's workers */
+};
+void zio_issue_start(struct zio_issue *zi, struct pool *p, uint64_t txg, struct zio_deferred *d,
+                     size_t n, struct taskq *tq);
+int zio_issue_finish(struct zio_issue *zi);
 /* Reads and verifies a block into out (bp->lsize bytes), trying every copy. -ECKSUM, -EIO. */
 int zio_read(struct pool *p, const struct blkptr *bp, void *out);
 /* A read-only view of a block's logical bytes: from the ARC, or private for holes/embedded. */
@@ -255,7 +284,8 @@ struct pool {
 
     struct alloc *alloc;
     struct arc *arc;
-    struct taskq *taskq; /* sync-thread workers: compress, checksum, allocate, write */
+    struct taskq *taskq;    /* sync-thread workers: compress, checksum, allocate */
+    struct taskq *io_taskq; /* sync-thread device writes, in the background (zio_issue_start) */
     pthread_rwlock_t tree_lock;
     struct vdev **retired; /* leaves replaced while open (pool_vdev.c): freed at close */
     size_t nretired;

@@ -2,6 +2,8 @@
 /*
  * taskq: workers claim indices of the current batch with an atomic counter; the caller waits
  * until every index has run and every worker that joined the batch has left it.
+ * taskq_start publishes a batch the same way but leaves it to the workers alone; taskq_wait is
+ * the caller's half of taskq_run.
  * Invariant: between batches no worker touches fn, arg or the index counter (active == 0);
  * a worker joins a batch only while it is unfinished (finished < n), under the lock.
  */
@@ -28,6 +30,7 @@ struct taskq {
     atomic_size_t next;
     size_t finished;
     unsigned active; /* workers inside the current batch */
+    bool started;    /* a taskq_start batch not yet taskq_wait'ed */
     bool stopping;
 };
 
@@ -122,6 +125,30 @@ taskq_free(struct taskq *tq)
     free(tq);
 }
 
+/* Publishes a batch to the workers (lock held). */
+static void
+publish(struct taskq *tq, size_t n, taskq_fn fn, void *arg)
+{
+    while (tq->active > 0) /* invariant: nobody is inside the previous batch */
+        pthread_cond_wait(&tq->done_cv, &tq->lock);
+    tq->fn = fn;
+    tq->arg = arg;
+    tq->n = n;
+    tq->finished = 0;
+    atomic_store(&tq->next, 0);
+    tq->generation++;
+    pthread_cond_broadcast(&tq->work_cv);
+}
+
+static void
+wait_batch(struct taskq *tq, size_t n)
+{
+    pthread_mutex_lock(&tq->lock);
+    while (tq->finished < n || tq->active > 0)
+        pthread_cond_wait(&tq->done_cv, &tq->lock);
+    pthread_mutex_unlock(&tq->lock);
+}
+
 void
 taskq_run(struct taskq *tq, size_t n, taskq_fn fn, void *arg)
 {
@@ -133,19 +160,40 @@ taskq_run(struct taskq *tq, size_t n, taskq_fn fn, void *arg)
         return;
     }
     pthread_mutex_lock(&tq->lock);
-    while (tq->active > 0) /* invariant: nobody is inside the previous batch */
-        pthread_cond_wait(&tq->done_cv, &tq->lock);
-    tq->fn = fn;
-    tq->arg = arg;
-    tq->n = n;
-    tq->finished = 0;
-    atomic_store(&tq->next, 0);
-    tq->generation++;
-    pthread_cond_broadcast(&tq->work_cv);
+    VERIFY(!tq->started);
+    publish(tq, n, fn, arg);
     pthread_mutex_unlock(&tq->lock);
     drain(tq, fn, arg, n);
+    wait_batch(tq, n);
+}
+
+void
+taskq_start(struct taskq *tq, size_t n, taskq_fn fn, void *arg)
+{
+    if (n == 0)
+        return;
+    if (tq == NULL || tq->nthreads == 0) {
+        for (size_t i = 0; i < n; i++)
+            fn(arg, i);
+        return;
+    }
     pthread_mutex_lock(&tq->lock);
-    while (tq->finished < n || tq->active > 0)
-        pthread_cond_wait(&tq->done_cv, &tq->lock);
+    VERIFY(!tq->started);
+    tq->started = true;
+    publish(tq, n, fn, arg);
     pthread_mutex_unlock(&tq->lock);
+}
+
+void
+taskq_wait(struct taskq *tq)
+{
+    if (tq == NULL || tq->nthreads == 0)
+        return;
+    pthread_mutex_lock(&tq->lock);
+    bool started = tq->started;
+    size_t n = tq->n;
+    tq->started = false;
+    pthread_mutex_unlock(&tq->lock);
+    if (started)
+        wait_batch(tq, n);
 }

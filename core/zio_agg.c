@@ -8,7 +8,9 @@
  * to write are listed as extents (vdev, offset, block, copy), sorted, and cut into runs of
  * extents that follow each other on one plain or mirror top-level vdev, each block filling its
  * allocation exactly (no padding between them), up to ZIO_AGG_MAX bytes and VDEV_IOV_MAX
- * blocks. Each run is one vdev_writev, the runs spread over the taskq.
+ * blocks. Each run is one vdev_writev, the runs spread over the taskq. zio_issue_start only
+ * starts them there, so that the sync thread can prepare the next part of a txg while this
+ * one is written; zio_issue_finish waits, then handles the failures.
  *
  * Errors. A run that fails is not retried as a whole: after all runs, each of its extents is
  * written again alone, on the calling thread, so a device error lands only on the blocks it
@@ -45,14 +47,6 @@ struct agg_ext {
 
 struct agg_run {
     size_t first, n;
-};
-
-struct agg_ctx {
-    struct pool *p;
-    uint64_t txg;
-    struct zio_deferred *d;
-    struct agg_ext *ext;
-    struct agg_run *runs;
 };
 
 static int
@@ -97,7 +91,7 @@ write_copy(struct pool *p, uint64_t txg, struct zio_deferred *d, unsigned c)
 static void
 issue_run(void *arg, size_t r)
 {
-    struct agg_ctx *a = arg;
+    struct zio_issue *a = arg;
     const struct agg_run *run = &a->runs[r];
     struct agg_ext *e = &a->ext[run->first];
     if (run->n == 1) {
@@ -165,26 +159,40 @@ cut_runs(struct pool *p, const struct zio_deferred *d, const struct agg_ext *ext
     return nruns;
 }
 
-int
-zio_write_issue(struct pool *p, uint64_t txg, struct zio_deferred *d, size_t n, struct taskq *tq)
+void
+zio_issue_start(struct zio_issue *zi, struct pool *p, uint64_t txg, struct zio_deferred *d,
+                size_t n, struct taskq *tq)
 {
-    struct agg_ext *ext = NULL;
-    struct agg_run *runs = NULL;
-    ssize_t count = list_extents(d, n, &ext);
-    if (count >= 0)
-        runs = malloc(((size_t)count ? (size_t)count : 1) * sizeof(*runs));
-    if (runs != NULL) {
-        struct agg_ctx a = { .p = p, .txg = txg, .d = d, .ext = ext, .runs = runs };
-        size_t nruns = cut_runs(p, d, ext, (size_t)count, runs);
-        if (tq != NULL && nruns > 1)
-            taskq_run(tq, nruns, issue_run, &a);
-        else
-            for (size_t r = 0; r < nruns; r++)
-                issue_run(&a, r);
+    *zi = (struct zio_issue){ .p = p, .txg = txg, .d = d, .n = n, .tq = tq };
+    zi->count = list_extents(d, n, &zi->ext);
+    if (zi->count >= 0)
+        zi->runs = malloc(((size_t)zi->count ? (size_t)zi->count : 1) * sizeof(*zi->runs));
+    if (zi->runs == NULL)
+        return; /* zio_issue_finish writes every copy alone */
+    size_t nruns = cut_runs(p, d, zi->ext, (size_t)zi->count, zi->runs);
+    if (tq != NULL && nruns > 1) {
+        taskq_start(tq, nruns, issue_run, zi);
+        zi->started = true;
+    } else {
+        for (size_t r = 0; r < nruns; r++)
+            issue_run(zi, r);
+    }
+}
+
+int
+zio_issue_finish(struct zio_issue *zi)
+{
+    struct pool *p = zi->p;
+    uint64_t txg = zi->txg;
+    struct zio_deferred *d = zi->d;
+    size_t n = zi->n;
+    if (zi->started)
+        taskq_wait(zi->tq);
+    if (zi->runs != NULL) {
         /* Failed runs, extent by extent, sequentially (invariant 3). */
-        for (ssize_t k = 0; k < count; k++) {
-            struct zio_deferred *b = &d[ext[k].block];
-            int rc = ext[k].failed ? write_copy(p, txg, b, ext[k].copy) : 0;
+        for (ssize_t k = 0; k < zi->count; k++) {
+            struct zio_deferred *b = &d[zi->ext[k].block];
+            int rc = zi->ext[k].failed ? write_copy(p, txg, b, zi->ext[k].copy) : 0;
             if (rc != 0 && b->rc == 0)
                 b->rc = rc;
         }
@@ -194,8 +202,10 @@ zio_write_issue(struct pool *p, uint64_t txg, struct zio_deferred *d, size_t n, 
             for (unsigned c = 0; d[i].rc == 0 && c < d[i].ncopies; c++)
                 d[i].rc = write_copy(p, txg, &d[i], c);
     }
-    free(runs);
-    free(ext);
+    free(zi->runs);
+    free(zi->ext);
+    zi->runs = NULL;
+    zi->ext = NULL;
 
     int first_rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -211,4 +221,12 @@ zio_write_issue(struct pool *p, uint64_t txg, struct zio_deferred *d, size_t n, 
         d[i].owned = NULL;
     }
     return first_rc;
+}
+
+int
+zio_write_issue(struct pool *p, uint64_t txg, struct zio_deferred *d, size_t n, struct taskq *tq)
+{
+    struct zio_issue zi;
+    zio_issue_start(&zi, p, txg, d, n, tq);
+    return zio_issue_finish(&zi);
 }

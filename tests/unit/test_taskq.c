@@ -4,6 +4,7 @@
  * argument, across many small back-to-back batches (the pattern that exposed a late-waking
  * worker running a finished batch's function on the next batch's indices).
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,4 +60,58 @@ Test(taskq, single_and_empty_batches_run_inline)
     cr_assert_eq(atomic_load(&b.hits[0]), 1);
     taskq_free(tq);
     taskq_free(NULL);
+}
+
+struct owned_batch {
+    struct batch b;
+    pthread_t caller;
+    atomic_uint on_caller;
+};
+
+static void
+hit_elsewhere(void *arg, size_t i)
+{
+    struct owned_batch *o = arg;
+    if (pthread_equal(pthread_self(), o->caller))
+        atomic_fetch_add(&o->on_caller, 1);
+    hit(&o->b, i);
+}
+
+Test(taskq, started_batches_run_on_the_workers_while_the_caller_goes_on)
+{
+    struct taskq *tq = taskq_new(2);
+    cr_assert_not_null(tq);
+    taskq_wait(tq); /* nothing started: returns at once */
+    for (unsigned it = 0; it < 50000; it++) {
+        struct owned_batch o; /* on the stack, as zio_issue_start's callers keep theirs */
+        memset(&o, 0, sizeof(o));
+        o.b.n = 1 + it % 16;
+        o.caller = pthread_self();
+        taskq_start(tq, o.b.n, hit_elsewhere, &o);
+        if (it % 3 == 0) {
+            /* Meanwhile the caller may use another taskq, as the sync thread prepares the next
+             * part of a txg on the pool's CPU taskq while this one writes. */
+            struct batch other;
+            memset(&other, 0, sizeof(other));
+            other.n = 3;
+            taskq_run(NULL, other.n, hit, &other);
+            cr_assert_eq(atomic_load(&other.hits[2]), 1);
+        }
+        taskq_wait(tq);
+        cr_assert_eq(atomic_load(&o.on_caller), 0, "batch %u ran on the caller", it);
+        for (size_t i = 0; i < o.b.n; i++)
+            cr_assert_eq(atomic_load(&o.b.hits[i]), 1, "batch %u index %zu ran %u times", it, i,
+                         atomic_load(&o.b.hits[i]));
+        /* A taskq_run right after: both kinds of batch share the workers. */
+        if (it % 5 == 0) {
+            struct batch b;
+            memset(&b, 0, sizeof(b));
+            b.n = 4;
+            taskq_run(tq, b.n, hit, &b);
+            for (size_t i = 0; i < b.n; i++)
+                cr_assert_eq(atomic_load(&b.hits[i]), 1);
+        }
+    }
+    taskq_wait(tq); /* again: nothing in flight */
+    taskq_free(tq);
 }

@@ -18,8 +18,10 @@
 
 TestSuite(zio_agg, .init = test_tmpdir_setup, .fini = test_tmpdir_teardown, .timeout = 240);
 
-#define BLK   16384u
-#define NBLKS 600 /* > VDEV_IOV_MAX blocks and several ZIO_AGG_MAX runs in one txg */
+#define BLK         16384u
+#define NBLKS       600 /* > VDEV_IOV_MAX blocks and several ZIO_AGG_MAX runs in one txg */
+/* More than one SYNC_ISSUE_CHUNK_BYTES part: the second is prepared while the first is written. */
+#define NBLKS_PARTS (SYNC_ISSUE_CHUNK_BYTES / BLK + 552)
 
 /* Block b of the image: random, half random half zero (compressed: another size), or zero. */
 static void
@@ -37,7 +39,7 @@ fill_block(uint8_t *buf, unsigned b, uint64_t seed)
 }
 
 static uint64_t
-write_image(struct pool *p, uint64_t seed)
+write_image(struct pool *p, uint64_t seed, unsigned nblks)
 {
     struct tx tx;
     cr_assert_eq(tx_assign(p, 0, &tx), 0);
@@ -49,7 +51,7 @@ write_image(struct pool *p, uint64_t seed)
     tx_commit(&tx);
     uint8_t *buf = malloc(BLK);
     cr_assert(buf != NULL);
-    for (unsigned b = 0; b < NBLKS; b++) {
+    for (unsigned b = 0; b < nblks; b++) {
         fill_block(buf, b, seed);
         cr_assert_eq(tx_assign(p, BLK, &tx), 0);
         cr_assert_eq(obj_write(pool_root_objset(p), &tx, obj, (uint64_t)b * BLK, BLK, buf), 0);
@@ -61,11 +63,11 @@ write_image(struct pool *p, uint64_t seed)
 }
 
 static void
-check_image(struct pool *p, uint64_t obj, uint64_t seed)
+check_image(struct pool *p, uint64_t obj, uint64_t seed, unsigned nblks)
 {
     uint8_t *want = malloc(BLK), *got = malloc(BLK);
     cr_assert(want != NULL && got != NULL);
-    for (unsigned b = 0; b < NBLKS; b++) {
+    for (unsigned b = 0; b < nblks; b++) {
         fill_block(want, b, seed);
         cr_assert_eq(obj_read(pool_root_objset(p), obj, (uint64_t)b * BLK, BLK, got), 0, "block %u",
                      b);
@@ -86,7 +88,8 @@ verify_clean(const char *const *paths, size_t n)
 
 /* Written with each direct-I/O mode, read back through another, on a stripe and a mirror. */
 static void
-round_trip(const char *const *words, size_t nwords, const char *const *paths, size_t npaths)
+round_trip(const char *const *words, size_t nwords, const char *const *paths, size_t npaths,
+           unsigned nblks)
 {
     static const enum vdev_direct modes[] = { VDEV_DIRECT_WRITES, VDEV_DIRECT_OFF,
                                               VDEV_DIRECT_ALL };
@@ -101,14 +104,14 @@ round_trip(const char *const *words, size_t nwords, const char *const *paths, si
         struct pool *p = NULL;
         struct err_msg em = { 0 };
         cr_assert_eq(pool_create("tank", words, nwords, &o, &p, &em), 0, "%s", em.text);
-        uint64_t obj = write_image(p, m + 1);
-        check_image(p, obj, m + 1);
+        uint64_t obj = write_image(p, m + 1, nblks);
+        check_image(p, obj, m + 1, nblks);
         cr_assert_eq(pool_export(p), 0);
 
         struct pool_import_opts io = { .tuning = { .arc_max_bytes = 8u << 20,
                                                    .direct_io = modes[(m + 1) % 3] } };
         cr_assert_eq(pool_import(paths, npaths, &io, &p, &em), 0, "%s", em.text);
-        check_image(p, obj, m + 1);
+        check_image(p, obj, m + 1, nblks);
         cr_assert_eq(pool_export(p), 0);
         verify_clean(paths, npaths);
     }
@@ -117,17 +120,25 @@ round_trip(const char *const *words, size_t nwords, const char *const *paths, si
 Test(zio_agg, merged_writes_land_where_each_dva_says_on_a_stripe)
 {
     const char *paths[] = { test_dev[0], test_dev[1] };
-    round_trip(paths, 2, paths, 2);
+    round_trip(paths, 2, paths, 2, NBLKS);
+}
+
+Test(zio_agg, a_txg_of_several_parts_lands_whole)
+{
+    const char *paths[] = { test_dev[0], test_dev[1] };
+    round_trip(paths, 2, paths, 2, NBLKS_PARTS);
 }
 
 Test(zio_agg, merged_writes_land_where_each_dva_says_on_a_mirror)
 {
     const char *words[] = { "mirror", test_dev[0], test_dev[1] };
     const char *paths[] = { test_dev[0], test_dev[1] };
-    round_trip(words, 3, paths, 2);
+    round_trip(words, 3, paths, 2, NBLKS);
 }
 
-Test(zio_agg, a_failed_merged_write_is_redone_block_by_block)
+/* Writes nblks blocks over a device whose nth segment write fails once; all must read back. */
+static void
+write_through_one_failure(unsigned nblks, unsigned nth)
 {
     struct vdev_backend *mem, *fault, *dev;
     cr_assert_eq(vdev_mem_open(128ull << 20, &mem), 0);
@@ -138,15 +149,26 @@ Test(zio_agg, a_failed_merged_write_is_redone_block_by_block)
     struct pool *p = NULL;
     struct err_msg em = { 0 };
     cr_assert_eq(pool_create_layout("tank", words, 1, &dev, 1, &o, &p, &em), 0, "%s", em.text);
-    /* The fault wrapper writes a merged vector segment by segment: the 40th segment of the
-     * next commit fails, in the middle of a run, once. */
-    vdev_fault_fail_nth_write(fault, 40);
-    uint64_t obj = write_image(p, 7);
+    /* The fault wrapper writes a merged vector segment by segment. */
+    vdev_fault_fail_nth_write(fault, nth);
+    uint64_t obj = write_image(p, 7, nblks);
     struct pool_vdev_stats vs;
     cr_assert_eq(pool_get_vdev(p, 0, &vs), 0);
     cr_assert_eq(vs.write_errors, 1);
     arc_set_max(p->arc, 0); /* drop the cache: reads go to the device */
     arc_set_max(p->arc, 8u << 20);
-    check_image(p, obj, 7);
+    check_image(p, obj, 7, nblks);
     cr_assert_eq(pool_export(p), 0);
+}
+
+Test(zio_agg, a_failed_merged_write_is_redone_block_by_block)
+{
+    write_through_one_failure(NBLKS, 40); /* in the middle of a run */
+}
+
+Test(zio_agg, a_failed_write_in_a_later_part_is_redone_too)
+{
+    /* The first part's 2,048 blocks make about 1,930 segment writes (every 17th block is a
+     * hole), all finished before the second part's start: the 2,200th is in the second part. */
+    write_through_one_failure(NBLKS_PARTS, 2200);
 }
