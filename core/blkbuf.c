@@ -8,10 +8,14 @@
  * 512 pages in one system call — and carves it lazily into buffers of its size, handed out
  * from the slab's free list (linked through the free buffers' first bytes) or, when that is
  * empty, from the slab's uncarved tail. A freed buffer goes back to its slab, found from its
- * address alone. A class keeps the slabs that have free buffers on a list; a slab whose
- * buffers are all free is unmapped (back to PROT_NONE: the memory returns to the kernel) once
- * its class already holds CLASS_KEEP_BYTES free elsewhere, and its address range is reused by
- * the next class that needs a slab. Sizes outside the classes, or any buffer once the arena is
+ * address alone. A class keeps the slabs that have free buffers on a list. A slab whose
+ * buffers are all free stays mapped for a while: memory moves in bursts between the writers'
+ * dirty blocks and the cache (a txg's worth of blocks evicted at its end, as many allocated by
+ * writers filling the next), and giving it back at once only to fault it in again cost as
+ * much as the first touch. blkbuf_trim, called periodically, unmaps (back to PROT_NONE: the
+ * memory returns to the kernel) the slabs that have stayed empty that long, once their class
+ * holds CLASS_KEEP_BYTES free elsewhere; the address range is reused by the next class that
+ * needs a slab. Sizes outside the classes, or any buffer once the arena is
  * full (or could not be reserved), come from aligned_alloc; blkbuf_free tells them apart by
  * address.
  *
@@ -37,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "common/assert.h"
 
@@ -64,6 +69,7 @@ struct slab {
     uint32_t carved;          /* buffers ever handed out (the rest of the slab is untouched) */
     uint32_t cls;             /* class index + 1 while in use; 0 when unmapped */
     uint32_t next_empty;      /* unmapped slabs ready for reuse (arena_lock) */
+    uint64_t empty_since_ms;  /* when in_use last dropped to 0 (class lock) */
     uint32_t *refs;           /* per buffer (invariant 4); while in use */
     struct slab *next, *prev; /* the class's partial list */
 };
@@ -218,6 +224,14 @@ class_alloc(uint32_t c)
     return buf;
 }
 
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void
 class_free(struct slab *s, uint8_t *buf)
 {
@@ -233,13 +247,34 @@ class_free(struct slab *s, uint8_t *buf)
     k->free_bytes += k->size;
     if (was_full)
         partial_push(k, s);
-    uint64_t slab_free = (uint64_t)k->per_slab * k->size;
-    if (s->in_use == 0 && k->free_bytes - slab_free >= CLASS_KEEP_BYTES) {
-        partial_remove(k, s);
-        k->free_bytes -= slab_free;
-        slab_return(s);
-    }
+    if (s->in_use == 0)
+        s->empty_since_ms = now_ms(); /* blkbuf_trim may return it */
     pthread_mutex_unlock(&k->lock);
+}
+
+void
+blkbuf_trim(unsigned min_idle_ms)
+{
+    pthread_once(&arena_once, arena_init);
+    if (arena == NULL)
+        return;
+    uint64_t now = now_ms();
+    for (uint32_t c = 0; c < NCLASSES; c++) {
+        struct size_class *k = &classes[c];
+        uint64_t slab_free = (uint64_t)k->per_slab * k->size;
+        pthread_mutex_lock(&k->lock);
+        struct slab *next;
+        for (struct slab *s = k->partial;
+             s != NULL && k->free_bytes - slab_free >= CLASS_KEEP_BYTES; s = next) {
+            next = s->next;
+            if (s->in_use != 0 || now - s->empty_since_ms < min_idle_ms)
+                continue;
+            partial_remove(k, s);
+            k->free_bytes -= slab_free;
+            slab_return(s);
+        }
+        pthread_mutex_unlock(&k->lock);
+    }
 }
 
 /* The slab of a buffer from the arena, or NULL for an aligned_alloc one. */

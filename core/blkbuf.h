@@ -42,6 +42,12 @@ bool blkbuf_hold(void *buf);
 /* Whether a reference other than the caller's exists (then do not write to it: copy it). */
 bool blkbuf_shared(const void *buf);
 
+/* Gives back to the kernel the slabs that have been entirely free for at least min_idle_ms,
+ * beyond a small spare per size (the daemon's sync threads call it after every commit and
+ * when idle, with BLKBUF_IDLE_MS). */
+#define BLKBUF_IDLE_MS 2000u
+void blkbuf_trim(unsigned min_idle_ms);
+
 struct blkbuf_stats {
     uint64_t slab_bytes;  /* mapped in slabs */
     uint64_t free_bytes;  /* of which on free lists */

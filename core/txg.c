@@ -27,6 +27,7 @@
 #include "common/assert.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "core/blkbuf.h"
 #include "core/dsl_impl.h"
 #include "core/pool_impl.h"
 
@@ -229,6 +230,8 @@ sync_thread_main(void *arg)
             break;
         pthread_mutex_unlock(&p->txg_lock);
         bool work = open_txg_has_work(p);
+        if (!work)
+            blkbuf_trim(BLKBUF_IDLE_MS); /* idle: give back block memory nobody reused */
         pthread_mutex_lock(&p->txg_lock);
         if (!work && p->sync_requested < p->open_txg)
             continue;
@@ -250,6 +253,7 @@ sync_thread_main(void *arg)
         pthread_mutex_lock(&p->sync_lock);
         int rc = pool_sync_txg(p, txg);
         pthread_mutex_unlock(&p->sync_lock);
+        blkbuf_trim(BLKBUF_IDLE_MS);
 
         pthread_mutex_lock(&p->txg_lock);
         if (rc != 0) {
