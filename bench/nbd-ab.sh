@@ -8,6 +8,7 @@
 # Each run starts the binary on a fresh data folder (embedded default: pool on an 8 GiB sparse
 # file, 4 GiB volume, xxh3 + lz4) and measures, over the unix socket:
 #   in      nbdcopy --connections=4 of 2 GiB of random data into the volume (MiB/s)
+#   in2     the same copy twice; the second, over the first (the cache full, old blocks freed)
 #   out     the same copy in, then nbdcopy --connections=4 of the volume to null: (MiB/s)
 #   seqw    fio ioengine=nbd sequential write 1M QD16 of 2 GiB into the empty volume (MiB/s)
 #   rewrite the same fio write twice; the second, over the first, is measured (MiB/s)
@@ -16,7 +17,7 @@
 set -euo pipefail
 
 [ $# -ge 3 ] || {
-    sed -n '3,17p' "$0"
+    sed -n '3,18p' "$0"
     exit 2
 }
 WORK=$1
@@ -63,7 +64,9 @@ one_run() { # binary -> number
     fi
     local t0 t1 out
     case $WORK in
-    in | out)
+    in | in2 | out)
+        [ "$WORK" = in2 ] && nbdcopy --connections=4 "$SRC" "$u"
+        cat "$SRC" >/dev/null # every copy starts with its source in the page cache
         t0=$(date +%s.%N)
         nbdcopy --connections=4 "$SRC" "$u"
         if [ "$WORK" = out ]; then
