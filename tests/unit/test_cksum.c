@@ -202,3 +202,26 @@ Test(cksum, sha256_with_offset_hashes_data_then_le64_offset)
     cksum_sha256_with_offset(NULL, 0, 42, a);
     cr_assert_arr_eq(a, want, 32);
 }
+
+Test(cksum, xxh3_of_block_sized_data_matches_the_portable_code)
+{
+    /* cksum.c calls the library's dispatcher (AVX2/AVX-512 where the CPU has them); this file
+     * calls the portable XXH3_128bits. Long inputs take the vector paths: they must agree. */
+    static const size_t lens[] = { 241, 1024, 4096, 16384, 131072, 131072 + 17 };
+    uint8_t *buf = malloc(131072 + 17);
+    cr_assert_not_null(buf);
+    uint64_t s = 42;
+    for (size_t i = 0; i < 131072 + 17; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        buf[i] = (uint8_t)(s >> 56);
+    }
+    for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+        XXH128_hash_t h = XXH3_128bits(buf, lens[k]);
+        uint8_t want[32] = { 0 }, got[32];
+        le64_put(want, h.low64);
+        le64_put(want + 8, h.high64);
+        cr_assert_eq(cksum_compute(CKSUM_XXH3, buf, lens[k], got), 0);
+        cr_assert_arr_eq(got, want, 32, "xxh3 of %zu bytes", lens[k]);
+    }
+    free(buf);
+}
