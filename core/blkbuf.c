@@ -12,12 +12,12 @@
  * buffers are all free stays mapped for a while: memory moves in bursts between the writers'
  * dirty blocks and the cache (a txg's worth of blocks evicted at its end, as many allocated by
  * writers filling the next), and giving it back at once only to fault it in again cost as
- * much as the first touch. blkbuf_trim, called periodically, unmaps (back to PROT_NONE: the
- * memory returns to the kernel) the slabs that have stayed empty that long, once their class
- * holds CLASS_KEEP_BYTES free elsewhere; the address range is reused by the next class that
- * needs a slab. Sizes outside the classes, or any buffer once the arena is
- * full (or could not be reserved), come from aligned_alloc; blkbuf_free tells them apart by
- * address.
+ * much as the first touch. So a slab goes back to the kernel (PROT_NONE again) only once it has
+ * stayed empty for a while, and only while its class holds CLASS_KEEP_BYTES free elsewhere:
+ * blkbuf_trim does that, and a free that empties a slab scans its class too, at most every
+ * BLKBUF_IDLE_MS. The address range is reused by the next class that needs a slab. Sizes outside
+ * the classes, or any buffer once the arena is full (or could not be reserved), come from
+ * aligned_alloc; blkbuf_free tells them apart by address.
  *
  * Locking: one mutex per class (its slabs and their free lists), and arena_lock for taking and
  * returning slabs; a class lock may be held while taking arena_lock, never the reverse.
@@ -25,7 +25,7 @@
  * Invariants:
  *   1. A slab is in use (cls != 0) exactly while it is mapped read-write; in_use counts its
  *      buffers handed out; it is on its class's partial list iff it has a free or uncarved
- *      buffer.
+ *      buffer, except between collect_idle and slab_return (empty, reachable by no one).
  *   2. A class's free_bytes is the sum over its slabs of (per_slab - in_use) * size.
  *   3. Every address in a slab that is not in use is PROT_NONE (a stray access faults).
  *   4. refs[i] of an in-use slab is the number of references to its buffer i: 1 from
@@ -79,6 +79,7 @@ struct size_class {
     uint32_t size, per_slab;
     struct slab *partial;
     uint64_t free_bytes;
+    uint64_t last_scan_ms; /* the last collect_idle */
 };
 
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
@@ -148,7 +149,7 @@ slab_take(uint32_t c)
     return s;
 }
 
-/* Gives an entirely free slab back to the kernel (class lock held; s off the partial list). */
+/* Gives an entirely free slab back to the kernel (s off every list: nobody can reach it). */
 static void
 slab_return(struct slab *s)
 {
@@ -232,12 +233,49 @@ now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/*
+ * Takes off k's partial list its slabs that have been empty since min_idle_ms before now, as
+ * long as k keeps CLASS_KEEP_BYTES free without them (k's lock held). Returns them linked
+ * through next, off every list and unreachable, for return_slabs to unmap after the unlock.
+ */
+static struct slab *
+collect_idle(struct size_class *k, uint64_t now, unsigned min_idle_ms)
+{
+    uint64_t slab_free = (uint64_t)k->per_slab * k->size;
+    struct slab *idle = NULL, *next;
+    for (struct slab *s = k->partial; s != NULL && k->free_bytes - slab_free >= CLASS_KEEP_BYTES;
+         s = next) {
+        next = s->next;
+        /* Not now - since: a slab emptied after `now` was read would underflow that. */
+        if (s->in_use != 0 || s->empty_since_ms + min_idle_ms > now)
+            continue;
+        partial_remove(k, s);
+        k->free_bytes -= slab_free;
+        s->next = idle;
+        idle = s;
+    }
+    if (now > k->last_scan_ms)
+        k->last_scan_ms = now;
+    return idle;
+}
+
+static void
+return_slabs(struct slab *idle)
+{
+    while (idle != NULL) {
+        struct slab *next = idle->next;
+        slab_return(idle);
+        idle = next;
+    }
+}
+
 static void
 class_free(struct slab *s, uint8_t *buf)
 {
     ASSERT(s->cls != 0);
     struct size_class *k = &classes[s->cls - 1];
     ASSERT(((size_t)(buf - slab_base(s)) % k->size) == 0);
+    struct slab *idle = NULL;
     pthread_mutex_lock(&k->lock);
     bool was_full = s->free == NULL && s->carved == k->per_slab;
     *(void **)buf = s->free;
@@ -247,9 +285,16 @@ class_free(struct slab *s, uint8_t *buf)
     k->free_bytes += k->size;
     if (was_full)
         partial_push(k, s);
-    if (s->in_use == 0)
-        s->empty_since_ms = now_ms(); /* blkbuf_trim may return it */
+    if (s->in_use == 0) {
+        /* Empty: blkbuf_trim may return it later. Frees also scan their class every
+         * BLKBUF_IDLE_MS, so memory goes back without anyone calling blkbuf_trim. */
+        uint64_t now = now_ms();
+        s->empty_since_ms = now;
+        if (now >= k->last_scan_ms + BLKBUF_IDLE_MS)
+            idle = collect_idle(k, now, BLKBUF_IDLE_MS);
+    }
     pthread_mutex_unlock(&k->lock);
+    return_slabs(idle);
 }
 
 void
@@ -261,19 +306,10 @@ blkbuf_trim(unsigned min_idle_ms)
     uint64_t now = now_ms();
     for (uint32_t c = 0; c < NCLASSES; c++) {
         struct size_class *k = &classes[c];
-        uint64_t slab_free = (uint64_t)k->per_slab * k->size;
         pthread_mutex_lock(&k->lock);
-        struct slab *next;
-        for (struct slab *s = k->partial;
-             s != NULL && k->free_bytes - slab_free >= CLASS_KEEP_BYTES; s = next) {
-            next = s->next;
-            if (s->in_use != 0 || now - s->empty_since_ms < min_idle_ms)
-                continue;
-            partial_remove(k, s);
-            k->free_bytes -= slab_free;
-            slab_return(s);
-        }
+        struct slab *idle = collect_idle(k, now, min_idle_ms);
         pthread_mutex_unlock(&k->lock);
+        return_slabs(idle); /* unlocked: writers of this class need not wait for the munmaps */
     }
 }
 

@@ -17,7 +17,7 @@
 
 #include <openssl/evp.h>
 #include <xxhash.h>
-#if defined(__x86_64__)
+#if defined(LCPFS_HAVE_XXH_DISPATCH)
 /* The library's run-time dispatcher (XXH3_128bits becomes XXH3_128bits_dispatch): it picks the
  * library's AVX2 or AVX-512 code on CPUs that have them, three times the speed of the SSE2
  * build that the plain symbol is (14 -> 45 GB/s on 16 KiB blocks here); the same hash. */

@@ -19,6 +19,7 @@
 #include "common/assert.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "core/blkbuf.h"
 #include "core/dsl_impl.h"
 #include "core/pool_impl.h"
 #include "core/taskq.h"
@@ -106,6 +107,7 @@ pool_free_all(struct pool *p)
     taskq_free(p->io_taskq);
     alloc_free(p->alloc);
     arc_free(p->arc);
+    blkbuf_trim(0); /* the cache's memory, now free, goes back to the kernel */
     pthread_rwlock_destroy(&p->tree_lock);
     pthread_mutex_destroy(&p->scan_lock);
     pthread_mutex_destroy(&p->err_lock);

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -95,6 +96,35 @@ Test(blkbuf, idle_free_slabs_go_back_to_the_kernel_beyond_what_a_class_keeps)
     cr_assert_eq(young.slab_bytes, full.slab_bytes, "slabs empty for less than an hour stay");
 
     blkbuf_trim(0);
+    blkbuf_get_stats(&after);
+    cr_assert_gt(after.slabs_freed, before.slabs_freed);
+    cr_assert_leq(after.slab_bytes, before.slab_bytes + (34ull << 20), "%llu bytes still mapped",
+                  (unsigned long long)after.slab_bytes);
+    free(buf);
+}
+
+Test(blkbuf, a_free_gives_back_its_class_idle_slabs_without_a_trim)
+{
+    /* A process that never calls blkbuf_trim (no pool syncing) still gets memory back: the free
+     * that empties a slab scans its class when BLKBUF_IDLE_MS have passed since the last scan. */
+    enum { N = 96 * 64 };
+    uint8_t **buf = calloc(N, sizeof(*buf));
+    cr_assert_not_null(buf);
+    struct blkbuf_stats before, freed, after;
+    blkbuf_get_stats(&before);
+    for (int i = 0; i < N; i++) {
+        buf[i] = blkbuf_alloc(16384);
+        cr_assert_not_null(buf[i]);
+    }
+    for (int i = 0; i < N; i++)
+        blkbuf_free(buf[i]);
+    blkbuf_get_stats(&freed);
+    cr_assert_eq(freed.slabs_freed, before.slabs_freed, "nothing idle yet");
+    struct timespec idle = { .tv_sec = BLKBUF_IDLE_MS / 1000 + 1, .tv_nsec = 0 };
+    nanosleep(&idle, NULL);
+    uint8_t *one = blkbuf_alloc(16384); /* from an empty slab, which its free empties again */
+    cr_assert_not_null(one);
+    blkbuf_free(one);
     blkbuf_get_stats(&after);
     cr_assert_gt(after.slabs_freed, before.slabs_freed);
     cr_assert_leq(after.slab_bytes, before.slab_bytes + (34ull << 20), "%llu bytes still mapped",

@@ -79,8 +79,9 @@ hit_elsewhere(void *arg, size_t i)
 
 Test(taskq, started_batches_run_on_the_workers_while_the_caller_goes_on)
 {
-    struct taskq *tq = taskq_new(2);
+    struct taskq *tq = taskq_new(2), *cpu = taskq_new(2);
     cr_assert_not_null(tq);
+    cr_assert_not_null(cpu);
     taskq_wait(tq); /* nothing started: returns at once */
     for (unsigned it = 0; it < 50000; it++) {
         struct owned_batch o; /* on the stack, as zio_issue_start's callers keep theirs */
@@ -93,9 +94,10 @@ Test(taskq, started_batches_run_on_the_workers_while_the_caller_goes_on)
              * part of a txg on the pool's CPU taskq while this one writes. */
             struct batch other;
             memset(&other, 0, sizeof(other));
-            other.n = 3;
-            taskq_run(NULL, other.n, hit, &other);
-            cr_assert_eq(atomic_load(&other.hits[2]), 1);
+            other.n = 9;
+            taskq_run(cpu, other.n, hit, &other);
+            for (size_t i = 0; i < other.n; i++)
+                cr_assert_eq(atomic_load(&other.hits[i]), 1);
         }
         taskq_wait(tq);
         cr_assert_eq(atomic_load(&o.on_caller), 0, "batch %u ran on the caller", it);
@@ -114,4 +116,5 @@ Test(taskq, started_batches_run_on_the_workers_while_the_caller_goes_on)
     }
     taskq_wait(tq); /* again: nothing in flight */
     taskq_free(tq);
+    taskq_free(cpu);
 }

@@ -99,6 +99,7 @@ round_trip(const char *const *words, size_t nwords, const char *const *paths, si
         struct pool_opts o = { .create_files = true,
                                .create_size = 128ull << 20,
                                .txg_timeout_ms = 600000,
+                               .dirty_max_bytes = 1ull << 30, /* one txg, whatever the RAM */
                                .arc_max_bytes = 8u << 20,
                                .direct_io = modes[m] };
         struct pool *p = NULL;
@@ -145,7 +146,9 @@ write_through_one_failure(unsigned nblks, unsigned nth)
     cr_assert_eq(vdev_fault_wrap(mem, &fault), 0);
     dev = fault; /* pool_create_layout takes it (and clears dev) */
     const char *words[] = { "mem0" };
-    struct pool_opts o = { .txg_timeout_ms = 600000, .arc_max_bytes = 8u << 20 };
+    struct pool_opts o = { .txg_timeout_ms = 600000,
+                           .dirty_max_bytes = 1ull << 30, /* one txg, whatever the RAM */
+                           .arc_max_bytes = 8u << 20 };
     struct pool *p = NULL;
     struct err_msg em = { 0 };
     cr_assert_eq(pool_create_layout("tank", words, 1, &dev, 1, &o, &p, &em), 0, "%s", em.text);
