@@ -243,7 +243,7 @@ collect_idle(struct size_class *k, uint64_t now, unsigned min_idle_ms)
 {
     uint64_t slab_free = (uint64_t)k->per_slab * k->size;
     struct slab *idle = NULL, *next;
-    for (struct slab *s = k->partial; s != NULL && k->free_bytes - slab_free >= CLASS_KEEP_BYTES;
+    for (struct slab *s = k->partial; s != NULL && k->free_bytes >= slab_free + CLASS_KEEP_BYTES;
          s = next) {
         next = s->next;
         /* Not now - since: a slab emptied after `now` was read would underflow that. */
