@@ -79,8 +79,8 @@ pool_alloc(const struct pool_opts *opts)
         p->opts.journal_checkpoint_bytes = MiB(8);
     p->alloc = alloc_new();
     p->arc = arc_new(p->opts.arc_max_bytes);
-    p->taskq = taskq_new(0);
-    p->io_taskq = taskq_new(SYNC_IO_THREADS);
+    p->taskq = taskq_new(0, "zio-cpu");
+    p->io_taskq = taskq_new(SYNC_IO_THREADS, "zio-io");
     pthread_rwlock_init(&p->tree_lock, NULL);
     pthread_mutex_init(&p->scan_lock, NULL);
     pthread_mutex_init(&p->err_lock, NULL);

@@ -82,7 +82,7 @@ worker(void *p)
 }
 
 struct taskq *
-taskq_new(unsigned nthreads)
+taskq_new(unsigned nthreads, const char *name)
 {
     if (nthreads == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -102,6 +102,7 @@ taskq_new(unsigned nthreads)
     for (unsigned i = 0; i < nthreads; i++) {
         if (pthread_create(&tq->threads[i], NULL, worker, tq) != 0)
             break;
+        (void)pthread_setname_np(tq->threads[i], name); /* a name only: failure is harmless */
         tq->nthreads++;
     }
     return tq;

@@ -18,8 +18,9 @@ struct taskq;
 
 typedef void (*taskq_fn)(void *arg, size_t i);
 
-/* Starts nthreads workers (0 = one per online CPU, minus the caller). NULL on failure. */
-struct taskq *taskq_new(unsigned nthreads);
+/* Starts nthreads workers (0 = one per online CPU, minus the caller), named `name` (at most 15
+ * characters, as top -H and perf show them). NULL on failure. */
+struct taskq *taskq_new(unsigned nthreads, const char *name);
 void taskq_free(struct taskq *tq); /* NULL ok; joins the workers */
 /* Runs fn(arg, i) for every i < n across the workers and the caller; waits for all. */
 void taskq_run(struct taskq *tq, size_t n, taskq_fn fn, void *arg);

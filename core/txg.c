@@ -22,6 +22,7 @@
  *   5. No tx of txg T+1 exists before every tx of T has committed (quiesce), so per-object state
  *      copied into T+1's slot already contains all of T's changes.
  */
+#include <stdio.h>
 #include <time.h>
 
 #include "common/assert.h"
@@ -287,6 +288,9 @@ txg_start_sync_thread(struct pool *p)
         return -rc;
     }
     p->sync_thread_started = true;
+    char name[16];
+    snprintf(name, sizeof(name), "sync:%.10s", p->name); /* the kernel keeps 15 characters */
+    (void)pthread_setname_np(p->sync_thread, name);
     return 0;
 }
 

@@ -196,6 +196,8 @@ srv_pool_scan(struct srv_pool *sp, int kind, struct err_msg *em)
         sp->scan_next = kind;
         sp->scan_running = true;
         int e = pthread_create(&sp->scan_tid, NULL, scan_main, sp);
+        if (e == 0)
+            (void)pthread_setname_np(sp->scan_tid, "scan");
         if (e != 0) {
             sp->scan_running = false;
             sp->scan_next = -1;

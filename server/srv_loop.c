@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 
 #include <event2/event.h>
 
@@ -52,13 +53,19 @@ srv_loops_start(struct srv *s, unsigned nloops, unsigned nthreads)
     for (unsigned i = 0; i < nloops; i++) {
         struct srv_loop *l = &s->loops[i];
         l->base = event_base_new();
-        l->wq = l->base != NULL ? workq_new(l->base, nthreads) : NULL;
+        char name[16];
+        snprintf(name, sizeof(name), "work%u", i);
+        l->wq = l->base != NULL ? workq_new(l->base, nthreads, name) : NULL;
         if (l->wq == NULL || (i > 0 && pthread_create(&l->thread, NULL, loop_main, l) != 0)) {
             loop_free(l);
             srv_loops_free(s);
             return -ENOMEM;
         }
         l->thread_running = i > 0;
+        if (i > 0) {
+            snprintf(name, sizeof(name), "loop%u", i);
+            (void)pthread_setname_np(l->thread, name);
+        }
         s->nloops++;
     }
     s->base = s->loops[0].base;

@@ -90,7 +90,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 }
 
 struct workq *
-workq_new(struct event_base *base, unsigned nthreads)
+workq_new(struct event_base *base, unsigned nthreads, const char *name)
 {
     struct workq *wq = calloc(1, sizeof(*wq));
     if (wq == NULL)
@@ -107,6 +107,7 @@ workq_new(struct event_base *base, unsigned nthreads)
             log_err("cannot start worker thread: %s", strerror(rc));
             goto fail;
         }
+        (void)pthread_setname_np(wq->threads[wq->nthreads], name);
     }
     return wq;
 fail:

@@ -22,9 +22,10 @@ struct workq_job {
     struct workq_job *next;              /* owned by the queue while queued */
 };
 
-/* Starts nthreads workers whose completions are delivered on base (created with pthread
- * support: evthread_use_pthreads before event_base_new). Returns NULL on failure. */
-struct workq *workq_new(struct event_base *base, unsigned nthreads);
+/* Starts nthreads workers, named `name` (at most 15 characters), whose completions are
+ * delivered on base (created with pthread support: evthread_use_pthreads before
+ * event_base_new). Returns NULL on failure. */
+struct workq *workq_new(struct event_base *base, unsigned nthreads, const char *name);
 /* Queues job (fn and done set). Never fails: the queue is a list through the jobs. */
 void workq_submit(struct workq *wq, struct workq_job *job);
 /* Number of jobs queued or running whose done has not run yet (any thread). */

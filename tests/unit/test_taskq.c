@@ -33,7 +33,7 @@ hit(void *arg, size_t i)
 
 Test(taskq, every_index_of_every_batch_runs_once_with_its_own_argument)
 {
-    struct taskq *tq = taskq_new(3);
+    struct taskq *tq = taskq_new(3, "test");
     cr_assert_not_null(tq);
     for (unsigned it = 0; it < 200000; it++) {
         struct batch b; /* on the stack: a stale worker would touch a dead batch */
@@ -50,7 +50,7 @@ Test(taskq, every_index_of_every_batch_runs_once_with_its_own_argument)
 
 Test(taskq, single_and_empty_batches_run_inline)
 {
-    struct taskq *tq = taskq_new(1);
+    struct taskq *tq = taskq_new(1, "test");
     struct batch b;
     memset(&b, 0, sizeof(b));
     b.n = 1;
@@ -79,7 +79,7 @@ hit_elsewhere(void *arg, size_t i)
 
 Test(taskq, started_batches_run_on_the_workers_while_the_caller_goes_on)
 {
-    struct taskq *tq = taskq_new(2), *cpu = taskq_new(2);
+    struct taskq *tq = taskq_new(2, "test-io"), *cpu = taskq_new(2, "test-cpu");
     cr_assert_not_null(tq);
     cr_assert_not_null(cpu);
     taskq_wait(tq); /* nothing started: returns at once */
