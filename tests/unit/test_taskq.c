@@ -77,6 +77,18 @@ hit_elsewhere(void *arg, size_t i)
     hit(&o->b, i);
 }
 
+/* A batch of n through taskq_run on tq: every index ran once when it returns. */
+static void
+run_and_check(struct taskq *tq, size_t n)
+{
+    struct batch b;
+    memset(&b, 0, sizeof(b));
+    b.n = n;
+    taskq_run(tq, b.n, hit, &b);
+    for (size_t i = 0; i < b.n; i++)
+        cr_assert_eq(atomic_load(&b.hits[i]), 1);
+}
+
 Test(taskq, started_batches_run_on_the_workers_while_the_caller_goes_on)
 {
     struct taskq *tq = taskq_new(2, "test-io"), *cpu = taskq_new(2, "test-cpu");
@@ -89,30 +101,18 @@ Test(taskq, started_batches_run_on_the_workers_while_the_caller_goes_on)
         o.b.n = 1 + it % 16;
         o.caller = pthread_self();
         taskq_start(tq, o.b.n, hit_elsewhere, &o);
-        if (it % 3 == 0) {
-            /* Meanwhile the caller may use another taskq, as the sync thread prepares the next
-             * part of a txg on the pool's CPU taskq while this one writes. */
-            struct batch other;
-            memset(&other, 0, sizeof(other));
-            other.n = 9;
-            taskq_run(cpu, other.n, hit, &other);
-            for (size_t i = 0; i < other.n; i++)
-                cr_assert_eq(atomic_load(&other.hits[i]), 1);
-        }
+        /* Meanwhile the caller may use another taskq, as the sync thread prepares the next
+         * part of a txg on the pool's CPU taskq while this one writes. */
+        if (it % 3 == 0)
+            run_and_check(cpu, 9);
         taskq_wait(tq);
         cr_assert_eq(atomic_load(&o.on_caller), 0, "batch %u ran on the caller", it);
         for (size_t i = 0; i < o.b.n; i++)
             cr_assert_eq(atomic_load(&o.b.hits[i]), 1, "batch %u index %zu ran %u times", it, i,
                          atomic_load(&o.b.hits[i]));
         /* A taskq_run right after: both kinds of batch share the workers. */
-        if (it % 5 == 0) {
-            struct batch b;
-            memset(&b, 0, sizeof(b));
-            b.n = 4;
-            taskq_run(tq, b.n, hit, &b);
-            for (size_t i = 0; i < b.n; i++)
-                cr_assert_eq(atomic_load(&b.hits[i]), 1);
-        }
+        if (it % 5 == 0)
+            run_and_check(tq, 4);
     }
     taskq_wait(tq); /* again: nothing in flight */
     taskq_free(tq);
