@@ -25,7 +25,8 @@
  * Invariants:
  *   1. A slab is in use (cls != 0) exactly while it is mapped read-write; in_use counts its
  *      buffers handed out; it is on its class's partial list iff it has a free or uncarved
- *      buffer, except between collect_idle and slab_return (empty, reachable by no one).
+ *      buffer, except between collect_idle and slab_return (empty, reachable by no one, and
+ *      already taken out of its class's free_bytes).
  *   2. A class's free_bytes is the sum over its slabs of (per_slab - in_use) * size.
  *   3. Every address in a slab that is not in use is PROT_NONE (a stray access faults).
  *   4. refs[i] of an in-use slab is the number of references to its buffer i: 1 from

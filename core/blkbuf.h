@@ -43,8 +43,9 @@ bool blkbuf_hold(void *buf);
 bool blkbuf_shared(const void *buf);
 
 /* Gives back to the kernel the slabs that have been entirely free for at least min_idle_ms,
- * beyond a small spare per size (the daemon's sync threads call it after every commit and
- * when idle, with BLKBUF_IDLE_MS). */
+ * beyond a small spare per size. Pools' sync threads call it after every commit and when idle
+ * (BLKBUF_IDLE_MS), pool export with 0; a free that empties a slab also scans its own class,
+ * at most every BLKBUF_IDLE_MS, so memory goes back without any caller too. */
 #define BLKBUF_IDLE_MS 2000u
 void blkbuf_trim(unsigned min_idle_ms);
 
