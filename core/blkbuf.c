@@ -26,7 +26,8 @@
  *   1. A slab is in use (cls != 0) exactly while it is mapped read-write; in_use counts its
  *      buffers handed out; it is on its class's partial list iff it has a free or uncarved
  *      buffer, except between collect_idle and slab_return (empty, reachable by no one, and
- *      already taken out of its class's free_bytes).
+ *      already taken out of its class's free_bytes) and between slab_take and its first
+ *      partial_push (new, reachable only by the thread that took it).
  *   2. A class's free_bytes is the sum over its slabs of (per_slab - in_use) * size.
  *   3. Every address in a slab that is not in use is PROT_NONE (a stray access faults).
  *   4. refs[i] of an in-use slab is the number of references to its buffer i: 1 from
@@ -197,14 +198,17 @@ class_alloc(uint32_t c)
 {
     struct size_class *k = &classes[c];
     pthread_mutex_lock(&k->lock);
-    struct slab *s = k->partial;
-    if (s == NULL) {
-        s = slab_take(c);
-        if (s == NULL) {
+    struct slab *s;
+    while ((s = k->partial) == NULL) {
+        /* Faulting in a slab takes a while: not under the lock every user of the class needs. */
+        pthread_mutex_unlock(&k->lock);
+        struct slab *fresh = slab_take(c);
+        pthread_mutex_lock(&k->lock);
+        if (fresh == NULL) {
             pthread_mutex_unlock(&k->lock);
             return NULL;
         }
-        partial_push(k, s);
+        partial_push(k, fresh);
         k->free_bytes += (uint64_t)k->per_slab * k->size;
     }
     uint8_t *buf;

@@ -822,6 +822,47 @@ write_whole_blocks(struct dnode *dn, uint64_t txg, uint64_t off, size_t len, con
 }
 
 int
+dnode_write_blocks(struct dnode *dn, uint64_t txg, uint64_t fb, uint8_t **bufs, size_t n,
+                   uint32_t bufsz, bool nowait)
+{
+    if (fb > INT64_MAX / bufsz || n > INT64_MAX / bufsz - fb)
+        return -EFBIG;
+    if (!nowait)
+        pthread_mutex_lock(&dn->lock);
+    else if (pthread_mutex_trylock(&dn->lock) != 0)
+        return -EWOULDBLOCK;
+    int rc = -EAGAIN;
+    if (dn->latest.type != OT_NONE && dn->latest.datablksz != bufsz) {
+        pthread_mutex_unlock(&dn->lock); /* untouched: the caller writes by copy */
+        return rc;
+    }
+    /* From here every buffer is consumed: bufs[i] becomes the copy it replaced (or NULL), and
+     * what is left in bufs is freed after the lock is dropped. */
+    size_t adopted = 0;
+    rc = -ENOENT;
+    if (dn->latest.type == OT_NONE)
+        goto out;
+    struct dnode_txg *slot = slot_get(dn, txg);
+    for (rc = 0; adopted < n; adopted++) {
+        uint8_t *old;
+        rc = dirty_block_adopt(dn, slot, fb + adopted, bufs[adopted], &old);
+        if (rc != 0)
+            break;
+        bufs[adopted] = old;
+    }
+    uint64_t end = (fb + adopted) * bufsz;
+    if (adopted > 0 && end > dn->latest.size) {
+        dn->latest.size = end;
+        dnode_attrs_dirty_locked(dn, txg);
+    }
+out:
+    pthread_mutex_unlock(&dn->lock);
+    for (size_t i = 0; i < n; i++)
+        blkbuf_free(bufs[i]);
+    return rc;
+}
+
+int
 dnode_write(struct dnode *dn, uint64_t txg, uint64_t off, size_t len, const void *buf)
 {
     if (off > INT64_MAX || len > INT64_MAX - off)

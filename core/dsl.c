@@ -974,24 +974,45 @@ check_quotas(const struct dsl_node *n, uint64_t bytes)
     return 0;
 }
 
-int
-ds_tx_assign(struct dataset *ds, uint64_t bytes, struct tx *tx)
+static int
+tx_assign_common(struct dataset *ds, uint64_t bytes, struct tx *tx, bool nowait)
 {
     struct pool *p = ds->pool;
     if (ds->node->ph.kind == DSL_KIND_SNAP)
         return -EROFS;
-    pthread_rwlock_rdlock(&p->dsl->lock);
+    if (!nowait)
+        pthread_rwlock_rdlock(&p->dsl->lock);
+    else if (pthread_rwlock_tryrdlock(&p->dsl->lock) != 0)
+        return -EWOULDBLOCK;
     int rc = dsl_prop_num(ds->node, PROP_READONLY) != 0 ? -EROFS : check_quotas(ds->node, bytes);
     pthread_rwlock_unlock(&p->dsl->lock);
     if (rc != 0)
         return rc;
     /* Never with dsl->lock held: it may wait for a commit. */
-    rc = tx_assign_rsv(p, bytes, __atomic_load_n(&ds->os->rsv_own, __ATOMIC_RELAXED), tx);
+    uint64_t own_rsv = __atomic_load_n(&ds->os->rsv_own, __ATOMIC_RELAXED);
+    rc = nowait ? tx_try_assign_rsv(p, bytes, own_rsv, tx) : tx_assign_rsv(p, bytes, own_rsv, tx);
     if (rc != 0)
         return rc;
-    pthread_rwlock_rdlock(&p->dsl->lock);
+    if (!nowait) {
+        pthread_rwlock_rdlock(&p->dsl->lock);
+    } else if (pthread_rwlock_tryrdlock(&p->dsl->lock) != 0) {
+        tx_commit(tx); /* nothing changed yet: an empty tx */
+        return -EWOULDBLOCK;
+    }
     for (struct dsl_node *a = ds->node; a != NULL; a = a->parent)
         __atomic_add_fetch(&a->pending[tx->txg & 1], bytes, __ATOMIC_RELAXED);
     pthread_rwlock_unlock(&p->dsl->lock);
     return 0;
+}
+
+int
+ds_tx_assign(struct dataset *ds, uint64_t bytes, struct tx *tx)
+{
+    return tx_assign_common(ds, bytes, tx, false);
+}
+
+int
+ds_tx_try_assign(struct dataset *ds, uint64_t bytes, struct tx *tx)
+{
+    return tx_assign_common(ds, bytes, tx, true);
 }

@@ -192,6 +192,9 @@ const char *ds_name(struct dataset *ds, char *buf, size_t len);
  * reservations honoured) happens in the write itself.
  */
 int ds_tx_assign(struct dataset *ds, uint64_t bytes, struct tx *tx);
+/* ds_tx_assign that never waits: -EWOULDBLOCK, nothing assigned, where it would (pool_impl.h
+ * tx_try_assign_rsv). For event-loop threads; they fall back to a worker and ds_tx_assign. */
+int ds_tx_try_assign(struct dataset *ds, uint64_t bytes, struct tx *tx);
 
 /*
  * Changed blocks of object obj of the head or snapshot ds since snapshot or bookmark `since`

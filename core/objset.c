@@ -395,6 +395,19 @@ obj_write(struct objset *os, struct tx *tx, uint64_t obj, uint64_t off, size_t l
 }
 
 int
+obj_write_blocks(struct objset *os, struct tx *tx, uint64_t obj, uint64_t fb, uint8_t **bufs,
+                 size_t n, uint32_t bufsz, bool nowait)
+{
+    struct dnode *dn;
+    int rc = with_dirty(os, tx->txg, obj, &dn);
+    if (rc != 0)
+        return rc;
+    rc = dnode_write_blocks(dn, tx->txg, fb, bufs, n, bufsz, nowait);
+    dnode_rele(dn);
+    return rc;
+}
+
+int
 obj_write_synctx(struct objset *os, uint64_t txg, uint64_t obj, uint64_t off, size_t len,
                  const void *buf)
 {

@@ -150,6 +150,15 @@ void dnode_slot_clear(struct dnode_txg *slot);
 
 int dnode_read(struct dnode *dn, uint64_t off, size_t len, void *buf);
 int dnode_write(struct dnode *dn, uint64_t txg, uint64_t off, size_t len, const void *buf);
+/*
+ * Writes whole blocks without copying them: bufs[i] (bufsz bytes from blkbuf_alloc) becomes
+ * block fb + i of the object. With nowait, -EWOULDBLOCK if dn->lock is busy. -EWOULDBLOCK, and
+ * -EAGAIN when bufsz is not the object's block size, leave bufs untouched (the caller's still);
+ * on any other return every buffer was consumed — adopted, or freed after a failure, in which
+ * case the blocks before the failing one are written.
+ */
+int dnode_write_blocks(struct dnode *dn, uint64_t txg, uint64_t fb, uint8_t **bufs, size_t n,
+                       uint32_t bufsz, bool nowait);
 int dnode_punch(struct dnode *dn, uint64_t txg, uint64_t off, uint64_t len);
 /* Marks the attributes dirty in txg after the caller changed dn->latest (dn->lock held). */
 int dnode_attrs_dirty_locked(struct dnode *dn, uint64_t txg);
@@ -352,6 +361,12 @@ void txg_space_allocated(struct pool *p, uint64_t txg, uint64_t bytes);
  * settle, so ENOSPC means the pool is really full (txg.c).
  */
 int tx_assign_rsv(struct pool *p, uint64_t dirty_estimate, uint64_t own_rsv, struct tx *tx);
+/*
+ * tx_assign_rsv for a caller that must not block (an event loop thread): -EWOULDBLOCK, with
+ * nothing assigned, wherever tx_assign_rsv would wait (a quiesce, a busy txg lock, the write
+ * throttle's delay, or the space throttle). The caller then does it the waiting way elsewhere.
+ */
+int tx_try_assign_rsv(struct pool *p, uint64_t dirty_estimate, uint64_t own_rsv, struct tx *tx);
 /* dsl.c: sum of the unused space reservations of all datasets (atomic read). */
 uint64_t dsl_rsv_unused_total(struct pool *p);
 /* pool_sync.c: commits txg (called by the sync thread with sync_lock held). */

@@ -113,26 +113,40 @@ txg_space_allocated(struct pool *p, uint64_t txg, uint64_t bytes)
  * new change, wait for commits to turn promises into real allocations (usually far smaller:
  * compression, holes, overwrites) and deferred frees into free space, before letting the write
  * fail with ENOSPC. Called before the tx joins its txg, so waiting for a commit cannot deadlock.
+ * space_short_locked says whether a change of estimate bytes would wait, given the space usable
+ * by a writer with own_rsv reserved (space_usable) and the promises (txg_lock held).
  */
+static uint64_t
+space_usable(struct pool *p, uint64_t own_rsv, uint64_t *deferred)
+{
+    struct alloc_stats as;
+    alloc_get_space(p->alloc, &as);
+    uint64_t usable = as.free > as.slop + as.deferred ? as.free - as.slop - as.deferred : 0;
+    uint64_t others = dsl_rsv_unused_total(p);
+    others = others > own_rsv ? others - own_rsv : 0;
+    *deferred = as.deferred;
+    return usable > others ? usable - others : 0;
+}
+
+static bool
+space_short_locked(struct pool *p, uint64_t estimate, uint64_t usable, uint64_t deferred)
+{
+    uint64_t promised = p->reserved[0] + p->reserved[1];
+    return promised + estimate + estimate / 32 > usable && (promised != 0 || deferred != 0);
+}
+
 static void
 wait_for_space(struct pool *p, uint64_t estimate, uint64_t own_rsv)
 {
     if (estimate == 0)
         return;
     for (int round = 0; round < TXG_SLOTS + 1; round++) {
-        struct alloc_stats as;
-        alloc_get_space(p->alloc, &as);
-        uint64_t usable = as.free > as.slop + as.deferred ? as.free - as.slop - as.deferred : 0;
-        uint64_t others = dsl_rsv_unused_total(p);
-        others = others > own_rsv ? others - own_rsv : 0;
-        usable = usable > others ? usable - others : 0;
+        uint64_t deferred, usable = space_usable(p, own_rsv, &deferred);
         pthread_mutex_lock(&p->txg_lock);
-        uint64_t promised = p->reserved[0] + p->reserved[1];
+        bool short_of_space = space_short_locked(p, estimate, usable, deferred);
         uint64_t open = p->open_txg;
         pthread_mutex_unlock(&p->txg_lock);
-        if (promised + estimate + estimate / 32 <= usable || (promised == 0 && as.deferred == 0))
-            return;
-        if (pool_wait_synced(p, open) != 0)
+        if (!short_of_space || pool_wait_synced(p, open) != 0)
             return;
     }
 }
@@ -186,6 +200,29 @@ tx_assign_rsv(struct pool *p, uint64_t dirty_estimate, uint64_t own_rsv, struct 
     p->holds[tx->txg & 1]++;
     pthread_mutex_unlock(&p->txg_lock);
     return 0;
+}
+
+int
+tx_try_assign_rsv(struct pool *p, uint64_t dirty_estimate, uint64_t own_rsv, struct tx *tx)
+{
+    if (p->readonly)
+        return -EROFS;
+    uint64_t deferred, usable = space_usable(p, own_rsv, &deferred);
+    if (pthread_mutex_trylock(&p->txg_lock) != 0)
+        return -EWOULDBLOCK;
+    int rc = -EWOULDBLOCK;
+    if (p->suspended) {
+        rc = -EIO;
+    } else if (!p->quiescing &&
+               p->dirty_total + dirty_estimate < p->opts.dirty_max_bytes * DELAY_MIN_PCT / 100 &&
+               (dirty_estimate == 0 || !space_short_locked(p, dirty_estimate, usable, deferred))) {
+        tx->pool = p;
+        tx->txg = p->open_txg;
+        p->holds[tx->txg & 1]++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&p->txg_lock);
+    return rc;
 }
 
 void

@@ -4,7 +4,10 @@
  *
  * A write is cut into transactions of at most ZVOL_MAX_WRITE_CHUNK bytes, each assigned through
  * the dataset (quota, read-only) and the pool (throttle, space); the object layer copies the data
- * into the txg's dirty buffers and does the read-modify-write of partial blocks. Reads, the
+ * into the txg's dirty buffers and does the read-modify-write of partial blocks. Whole blocks
+ * received straight into block buffers (zvol_write_blocks) become the dirty buffers themselves,
+ * and an event loop may write them without waiting (ZVOL_NOWAIT) when no lock is busy and the
+ * throttles would not delay it. Reads, the
  * extent map and the changed-block query all consult the dirty state first, so they see every
  * write that returned. Flush commits the open txg (the intent-log work will make it cheap).
  */
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/blkbuf.h"
 #include "core/dsl.h"
 #include "core/objset.h"
 #include "core/pool_impl.h"
@@ -186,6 +190,69 @@ int
 zvol_write(struct zvol *zv, uint64_t off, size_t len, const void *buf, unsigned flags)
 {
     return in_chunks(zv, off, len, buf, true, flags, write_chunk);
+}
+
+uint8_t *
+zvol_block_alloc(const struct zvol *zv)
+{
+    return blkbuf_alloc(zv->blocksize);
+}
+
+void
+zvol_block_free(uint8_t *block)
+{
+    blkbuf_free(block);
+}
+
+/* One transaction's worth of zvol_write_blocks. Same ownership rules. */
+static int
+write_blocks_tx(struct zvol *zv, uint64_t fb, uint8_t **bufs, size_t n, bool nowait, uint64_t *txg)
+{
+    uint32_t bs = zv->blocksize;
+    struct tx tx;
+    uint64_t bytes = (uint64_t)n * bs;
+    int rc = nowait ? ds_tx_try_assign(zv->ds, bytes, &tx) : ds_tx_assign(zv->ds, bytes, &tx);
+    if (rc != 0)
+        return rc;
+    rc = obj_write_blocks(zv->os, &tx, ZVOL_OBJ, fb, bufs, n, bs, nowait);
+    if (rc == -EAGAIN) { /* cannot happen to a volume (its block size is fixed); copy anyway */
+        rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (rc == 0)
+                rc = obj_write(zv->os, &tx, ZVOL_OBJ, (fb + i) * bs, bs, bufs[i]);
+            blkbuf_free(bufs[i]);
+        }
+    }
+    *txg = tx.txg;
+    tx_commit(&tx);
+    return rc;
+}
+
+int
+zvol_write_blocks(struct zvol *zv, uint64_t off, uint8_t **bufs, size_t n, unsigned flags)
+{
+    bool nowait = (flags & ZVOL_NOWAIT) != 0;
+    uint32_t bs = zv->blocksize;
+    uint64_t len = (uint64_t)n * bs;
+    if (nowait && ((flags & ZVOL_FUA) || len > ZVOL_MAX_WRITE_CHUNK))
+        return -EWOULDBLOCK; /* FUA waits for a commit; a larger write takes several txs */
+    int rc = zvol_readonly(zv) ? -EROFS : off % bs != 0 ? -EINVAL : check_range(zv, off, len);
+    size_t done = 0;
+    uint64_t last_txg = 0;
+    while (rc == 0 && done < n) {
+        size_t k = n - done < ZVOL_MAX_WRITE_CHUNK / bs ? n - done : ZVOL_MAX_WRITE_CHUNK / bs;
+        if (k == 0)
+            k = 1; /* a block larger than a chunk */
+        rc = write_blocks_tx(zv, off / bs + done, bufs + done, k, nowait, &last_txg);
+        if (rc == -EWOULDBLOCK)
+            return rc; /* nowait: nothing done, the buffers are still the caller's */
+        done += k;
+    }
+    for (size_t i = done; i < n; i++)
+        blkbuf_free(bufs[i]); /* after a failure */
+    if (rc == 0 && (flags & ZVOL_FUA) && last_txg != 0)
+        rc = pool_wait_synced(zv->pool, last_txg);
+    return rc;
 }
 
 int

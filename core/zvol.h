@@ -51,10 +51,25 @@ int zvol_read_pieces(struct zvol *zv, uint64_t off, size_t len, struct obj_piece
 int zvol_read_pieces_nowait(struct zvol *zv, uint64_t off, size_t len, struct obj_piece *pv,
                             size_t max, size_t *n);
 
-enum { ZVOL_FUA = 1u << 0 };
+enum {
+    ZVOL_FUA = 1u << 0,
+    ZVOL_NOWAIT = 1u << 1, /* zvol_write_blocks: -EWOULDBLOCK instead of waiting */
+};
 /* Writes [off, off+len); with ZVOL_FUA returns once durable. -EINVAL past the end, -EROFS,
  * -ENOSPC, -EDQUOT. A failed write may have written a prefix (like a disk). */
 int zvol_write(struct zvol *zv, uint64_t off, size_t len, const void *buf, unsigned flags);
+/*
+ * Zero-copy writes of whole blocks. zvol_block_alloc returns a buffer of zvol_blocksize() bytes
+ * (NULL: no memory), to fill and pass to zvol_write_blocks or to free with zvol_block_free.
+ * zvol_write_blocks writes bufs[0..n) as the blocks from off (a multiple of the block size) on,
+ * taking them over instead of copying. Errors as zvol_write. With ZVOL_NOWAIT, for an event
+ * loop, it returns -EWOULDBLOCK having done nothing wherever it would wait (a busy lock, the
+ * write throttle, FUA, more than ZVOL_MAX_WRITE_CHUNK): the buffers are then still the caller's,
+ * to write from a thread that may wait. On every other return they are consumed.
+ */
+uint8_t *zvol_block_alloc(const struct zvol *zv);
+void zvol_block_free(uint8_t *block); /* NULL ok */
+int zvol_write_blocks(struct zvol *zv, uint64_t off, uint8_t **bufs, size_t n, unsigned flags);
 /* Deallocates [off, off+len) (reads then return zeros). */
 int zvol_trim(struct zvol *zv, uint64_t off, uint64_t len, unsigned flags);
 /* Zeroes [off, off+len) (as holes). */

@@ -481,7 +481,7 @@ nbd_req_work(struct workq_job *job)
         break;
     }
     case NBD_CMD_WRITE:
-        rc = zvol_write(s->zv, r->offset, r->length, q->data, fua);
+        rc = nbd_payload_write(&q->pl, s->zv, r->offset, fua);
         break;
     case NBD_CMD_FLUSH:
         rc = zvol_flush(s->zv);

@@ -26,6 +26,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "common/err.h"
 #include "common/log.h"
 #include "core/zvol.h"
 #include "server/nbd_session.h"
@@ -82,10 +83,12 @@ session_free(struct nbd_session *s)
     if (s->bev != NULL)
         bufferevent_free(s->bev);
     free(s->opt_data);
-    free(s->payload);
+    nbd_payload_free(&s->payload);
     free(s->opt_reply.p);
-    log_debug("nbd %s: closed (%llu reads on the loop thread, %llu on workers)", s->peer,
-              (unsigned long long)s->reads_loop, (unsigned long long)s->reads_worker);
+    log_debug(
+        "nbd %s: closed (reads: %llu on the loop thread, %llu on workers; writes: %llu, %llu)",
+        s->peer, (unsigned long long)s->reads_loop, (unsigned long long)s->reads_worker,
+        (unsigned long long)s->writes_loop, (unsigned long long)s->writes_worker);
     free(s);
 }
 
@@ -302,7 +305,7 @@ req_free(struct nbd_req *q)
 {
     if (q->pieces != NULL)
         batch_release(q->pieces);
-    free(q->data);
+    nbd_payload_free(&q->pl);
     free(q->reply.p);
     free(q);
 }
@@ -332,6 +335,16 @@ reply_error(struct nbd_session *s, const struct nbd_request *r, uint32_t err)
     }
     if (n > 0)
         send_bytes(s, buf, (size_t)n);
+}
+
+/* The reply to a request that succeeded with nothing to return. */
+static void
+reply_ok(struct nbd_session *s, const struct nbd_request *r)
+{
+    uint8_t hdr[NBD_CHUNK_HEADER_LEN];
+    int n = s->structured ? nbd_chunk_none_encode(hdr, sizeof(hdr), r->cookie)
+                          : nbd_simple_reply_encode(hdr, sizeof(hdr), 0, r->cookie);
+    send_bytes(s, hdr, (size_t)n);
 }
 
 /* The reply to a READ whose data is in b (taken: released once sent). */
@@ -402,10 +415,7 @@ req_done(struct workq_job *job)
         } else if (r->type == NBD_CMD_BLOCK_STATUS) {
             send_bytes(s, q->reply.p, q->reply.len);
         } else {
-            uint8_t hdr[NBD_CHUNK_HEADER_LEN];
-            int n = s->structured ? nbd_chunk_none_encode(hdr, sizeof(hdr), r->cookie)
-                                  : nbd_simple_reply_encode(hdr, sizeof(hdr), 0, r->cookie);
-            send_bytes(s, hdr, (size_t)n);
+            reply_ok(s, r);
         }
     }
     req_free(q);
@@ -429,18 +439,45 @@ submit_request(struct nbd_session *s, struct nbd_req *q)
     flow(s);
 }
 
-/* A request header (and WRITE payload) is in. */
-static void
-handle_request(struct nbd_session *s, const struct nbd_request *r, uint8_t *payload)
+/*
+ * A WRITE done on the loop thread when it can be without waiting (zvol_write_blocks with
+ * ZVOL_NOWAIT: whole blocks, no busy lock, below the write throttle): the blocks received are
+ * adopted as they are, and the reply goes out at once, with no hand-off to a worker and back.
+ * Returns false, the payload untouched, when a worker must do it.
+ */
+static bool
+write_fast(struct nbd_session *s, const struct nbd_request *r, struct nbd_payload *pl)
 {
+    unsigned flags = ZVOL_NOWAIT | ((r->flags & NBD_CMD_FLAG_FUA) ? ZVOL_FUA : 0);
+    int rc = nbd_payload_write(pl, s->zv, r->offset, flags);
+    if (rc == -EWOULDBLOCK)
+        return false;
+    nbd_payload_free(pl);
+    if (rc != 0 && rc != -ENOSPC && rc != -EDQUOT)
+        log_warn("nbd %s: WRITE at %llu+%u on '%s': %s", s->peer, (unsigned long long)r->offset,
+                 r->length, s->ex.volume, err_str(rc));
+    if (rc != 0)
+        reply_error(s, r, nbd_errno_to_wire(rc));
+    else
+        reply_ok(s, r);
+    return true;
+}
+
+/* A request header (and WRITE payload, taken) is in. */
+static void
+handle_request(struct nbd_session *s, const struct nbd_request *r, struct nbd_payload *pl)
+{
+    struct nbd_payload none = { 0 };
+    if (pl == NULL)
+        pl = &none;
     if (r->type == NBD_CMD_DISC) {
-        free(payload);
+        nbd_payload_free(pl);
         session_kill(s, NULL); /* replies to requests in flight still go out */
         return;
     }
     uint32_t err = nbd_request_check(r, &s->facts);
     if (err != 0) {
-        free(payload);
+        nbd_payload_free(pl);
         log_debug("nbd %s: %s refused: %s", s->peer, nbd_cmd_name(r->type), nbd_wire_err_name(err));
         reply_error(s, r, err);
         return;
@@ -450,16 +487,24 @@ handle_request(struct nbd_session *s, const struct nbd_request *r, uint8_t *payl
         flow(s);
         return;
     }
+    if (r->type == NBD_CMD_WRITE && write_fast(s, r, pl)) {
+        s->writes_loop++;
+        flow(s);
+        return;
+    }
     if (r->type == NBD_CMD_READ)
         s->reads_worker++;
+    if (r->type == NBD_CMD_WRITE)
+        s->writes_worker++;
     struct nbd_req *q = calloc(1, sizeof(*q));
     if (q == NULL) {
-        free(payload);
+        nbd_payload_free(pl);
         reply_error(s, r, NBD_ENOMEM);
         return;
     }
     q->r = *r;
-    q->data = payload;
+    q->pl = *pl; /* moved */
+    *pl = (struct nbd_payload){ 0 };
     submit_request(s, q);
 }
 
@@ -467,47 +512,27 @@ handle_request(struct nbd_session *s, const struct nbd_request *r, uint8_t *payl
 
 /*
  * Fills the WRITE payload of a plain (non-TLS) session: first from the bytes libevent has
- * buffered, then straight from the socket into the payload. libevent 2.1 reads at most 4 KiB per
- * system call (EVBUFFER_MAX_READ, plus a FIONREAD each time), which made a 1 MiB payload cost
- * 512 system calls on the loop thread. Reading the socket here is safe: the input buffer is
- * empty when we do, so the stream order is kept, and libevent only reads again from its next
- * read event. Returns true once the payload is complete; false to wait for more bytes (or when
- * the session died).
+ * buffered, then straight from the socket into the payload's buffers. libevent 2.1 reads at most
+ * 4 KiB per system call (EVBUFFER_MAX_READ, plus a FIONREAD each time), which made a 1 MiB
+ * payload cost 512 system calls on the loop thread, and a copy. Reading the socket here is safe:
+ * the input buffer is empty when we do, so the stream order is kept, and libevent only reads
+ * again from its next read event. Returns true once the payload is complete; false to wait for
+ * more bytes (or when the session died).
  */
 static bool
 payload_fill(struct nbd_session *s, struct evbuffer *in)
 {
-    uint32_t plen = s->cur.length;
-    if (s->payload == NULL) {
-        s->payload = malloc(plen);
-        s->payload_got = 0;
-        if (s->payload == NULL) {
-            session_kill(s, "out of memory");
-            return false;
-        }
-    }
-    size_t avail = evbuffer_get_length(in);
-    size_t take = plen - s->payload_got < avail ? plen - s->payload_got : avail;
-    if (take > 0) {
-        evbuffer_remove(in, s->payload + s->payload_got, take);
-        s->payload_got += (uint32_t)take;
-    }
-    evutil_socket_t fd = bufferevent_getfd(s->bev);
-    while (s->payload_got < plen) {
-        ssize_t n = read(fd, s->payload + s->payload_got, plen - s->payload_got);
-        if (n > 0) {
-            s->payload_got += (uint32_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN) /* EWOULDBLOCK is the same on Linux */
-            return false;             /* the next read event brings the rest */
+    nbd_payload_take(&s->payload, in);
+    if (nbd_payload_complete(&s->payload))
+        return true;
+    int rc = nbd_payload_read(&s->payload, bufferevent_getfd(s->bev));
+    if (rc > 0)
+        return true;
+    if (rc < 0) {
         s->peer_gone = true;
         session_kill(s, "the client went away in the middle of a request");
-        return false;
     }
-    return true;
+    return false;
 }
 
 static void
@@ -597,36 +622,31 @@ pump(struct nbd_session *s)
                     return;
                 break;
             }
+            if (nbd_payload_init(&s->payload, s->zv, s->cur.offset, plen) != 0) {
+                session_kill(s, "out of memory");
+                return;
+            }
             s->state = S_TX_DATA;
             break;
         }
         case S_TX_DATA: {
-            uint32_t plen = s->cur.length;
             if (!s->tls_active) {
                 if (!payload_fill(s, in))
                     return;
-                uint8_t *payload = s->payload;
-                s->payload = NULL;
-                s->state = S_TX_HDR;
-                handle_request(s, &s->cur, payload);
-                if (s->state == S_DEAD)
+            } else {
+                uint32_t rest = s->payload.len - s->payload.got;
+                if (avail < rest) {
+                    /* Ask libevent for the rest at once instead of trickling callbacks. */
+                    bufferevent_setwatermark(s->bev, EV_READ, rest, 0);
                     return;
-                break;
+                }
+                bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
+                nbd_payload_take(&s->payload, in);
             }
-            if (avail < plen) {
-                /* Ask libevent for the rest at once instead of trickling callbacks. */
-                bufferevent_setwatermark(s->bev, EV_READ, plen, 0);
-                return;
-            }
-            bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
-            uint8_t *payload = malloc(plen);
-            if (payload == NULL) {
-                session_kill(s, "out of memory");
-                return;
-            }
-            evbuffer_remove(in, payload, plen);
+            struct nbd_payload pl = s->payload;
+            s->payload = (struct nbd_payload){ 0 };
             s->state = S_TX_HDR;
-            handle_request(s, &s->cur, payload);
+            handle_request(s, &s->cur, &pl);
             if (s->state == S_DEAD)
                 return;
             break;

@@ -28,6 +28,7 @@
 #include "core/objset.h"
 #include "proto/nbd.h"
 #include "server/exports.h"
+#include "server/nbd_payload.h"
 #include "server/nbd_server.h"
 #include "server/workq.h"
 
@@ -75,11 +76,12 @@ struct nbd_session {
     bool no_zeroes, structured, tls_active;
     unsigned inflight; /* jobs running for this session */
     bool read_paused;
-    bool peer_gone;                    /* EOF or error: replies are dropped */
-    bool free_scheduled;               /* a reap callback will free it */
-    struct event *deadline;            /* negotiation must end by then (NBD_SRV_HANDSHAKE_SECS) */
-    uint64_t reading_bytes;            /* data of READs in flight (backpressure) */
-    uint64_t reads_loop, reads_worker; /* READs served on the loop thread / by a worker */
+    bool peer_gone;                      /* EOF or error: replies are dropped */
+    bool free_scheduled;                 /* a reap callback will free it */
+    struct event *deadline;              /* negotiation must end by then (NBD_SRV_HANDSHAKE_SECS) */
+    uint64_t reading_bytes;              /* data of READs in flight (backpressure) */
+    uint64_t reads_loop, reads_worker;   /* READs served on the loop thread / by a worker */
+    uint64_t writes_loop, writes_worker; /* WRITEs done on the loop thread / by a worker */
     /* option being handled */
     struct nbd_opt_header oh;
     struct workq_job opt_job;
@@ -98,9 +100,8 @@ struct nbd_session {
     struct zvol *zv;
     struct srv_pool *sp;
     struct nbd_export_facts facts;
-    struct nbd_request cur; /* WRITE whose payload is awaited */
-    uint8_t *payload;       /* its bytes so far (plain sockets: read straight from the fd) */
-    uint32_t payload_got;   /* bytes of payload filled */
+    struct nbd_request cur;     /* WRITE whose payload is awaited */
+    struct nbd_payload payload; /* its bytes so far (plain sockets: read straight from the fd) */
     struct nbd_session *prev, *next;
 };
 
@@ -116,7 +117,7 @@ struct nbd_req {
     struct workq_job job;
     struct nbd_session *s;
     struct nbd_request r;
-    uint8_t *data;              /* WRITE payload (in) */
+    struct nbd_payload pl;      /* WRITE payload (in) */
     struct piece_batch *pieces; /* READ data (out) */
     uint32_t werr;              /* wire error (0 = success) */
     struct rbuf reply;          /* BLOCK_STATUS chunks */

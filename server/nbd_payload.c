@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nbd_payload: WRITE payloads received into volume blocks or a flat buffer (see nbd_payload.h).
+ *
+ * Invariants:
+ *   1. Block mode: bs != 0, len == nblocks * bs, and byte i of the payload lives at
+ *      blocks[i / bs][i % bs]; flat mode: bs == 0 and it lives at flat[i].
+ *   2. Bytes [0, got) have been received; nothing past got is ever read by the volume code,
+ *      which sees the payload only once got == len.
+ */
+#include "server/nbd_payload.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include <event2/buffer.h>
+
+#include "common/assert.h"
+#include "core/zvol.h"
+
+/* iovecs per readv: 64 blocks of the smallest size (4 KiB) are still 256 KiB per call. */
+#define READ_IOVS 64
+
+int
+nbd_payload_init(struct nbd_payload *pl, const struct zvol *zv, uint64_t off, uint32_t len)
+{
+    *pl = (struct nbd_payload){ .len = len };
+    uint32_t bs = zv != NULL ? zvol_blocksize(zv) : 0;
+    if (bs == 0 || len == 0 || off % bs != 0 || len % bs != 0) {
+        pl->flat = malloc(len ? len : 1);
+        return pl->flat != NULL ? 0 : -ENOMEM;
+    }
+    pl->blocks = calloc(len / bs, sizeof(*pl->blocks));
+    if (pl->blocks == NULL)
+        return -ENOMEM;
+    pl->bs = bs;
+    for (; pl->nblocks < len / bs; pl->nblocks++) {
+        pl->blocks[pl->nblocks] = zvol_block_alloc(zv);
+        if (pl->blocks[pl->nblocks] == NULL) {
+            nbd_payload_free(pl);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void
+nbd_payload_free(struct nbd_payload *pl)
+{
+    for (uint32_t i = 0; i < pl->nblocks; i++)
+        zvol_block_free(pl->blocks[i]);
+    free(pl->blocks);
+    free(pl->flat);
+    *pl = (struct nbd_payload){ 0 };
+}
+
+/* Where the next byte goes, and how many may follow it contiguously. */
+static uint8_t *
+cursor(const struct nbd_payload *pl, size_t *room)
+{
+    if (pl->bs == 0) {
+        *room = pl->len - pl->got;
+        return pl->flat + pl->got;
+    }
+    *room = pl->bs - pl->got % pl->bs;
+    return pl->blocks[pl->got / pl->bs] + pl->got % pl->bs;
+}
+
+void
+nbd_payload_take(struct nbd_payload *pl, struct evbuffer *in)
+{
+    while (pl->got < pl->len && evbuffer_get_length(in) > 0) {
+        size_t room;
+        uint8_t *at = cursor(pl, &room);
+        int n = evbuffer_remove(in, at, room);
+        if (n <= 0)
+            return;
+        pl->got += (uint32_t)n;
+    }
+}
+
+int
+nbd_payload_read(struct nbd_payload *pl, int fd)
+{
+    while (pl->got < pl->len) {
+        struct iovec iov[READ_IOVS];
+        int niov = 0;
+        for (uint32_t at = pl->got; at < pl->len && niov < READ_IOVS; niov++) {
+            struct nbd_payload view = *pl;
+            view.got = at;
+            size_t room;
+            iov[niov].iov_base = cursor(&view, &room);
+            iov[niov].iov_len = room;
+            at += (uint32_t)room;
+        }
+        ssize_t n = readv(fd, iov, niov);
+        if (n > 0) {
+            pl->got += (uint32_t)n;
+            continue;
+        }
+        if (n == 0)
+            return -EPIPE;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) /* EWOULDBLOCK is the same on Linux */
+            return 0;
+        return -errno;
+    }
+    return 1;
+}
+
+int
+nbd_payload_write(struct nbd_payload *pl, struct zvol *zv, uint64_t off, unsigned flags)
+{
+    ASSERT(nbd_payload_complete(pl));
+    if (pl->bs == 0) {
+        if (flags & ZVOL_NOWAIT)
+            return -EWOULDBLOCK;
+        return zvol_write(zv, off, pl->len, pl->flat, flags);
+    }
+    int rc = zvol_write_blocks(zv, off, pl->blocks, pl->nblocks, flags);
+    if (rc != -EWOULDBLOCK)
+        pl->nblocks = 0; /* taken over (or freed) by the volume */
+    return rc;
+}
