@@ -825,24 +825,36 @@ int
 dnode_write_blocks(struct dnode *dn, uint64_t txg, uint64_t fb, uint8_t **bufs, size_t n,
                    uint32_t bufsz, bool nowait)
 {
+    size_t adopted = 0;
+    int rc = -EFBIG;
     if (fb > INT64_MAX / bufsz || n > INT64_MAX / bufsz - fb)
-        return -EFBIG;
+        goto free_rest;
     if (!nowait)
         pthread_mutex_lock(&dn->lock);
     else if (pthread_mutex_trylock(&dn->lock) != 0)
         return -EWOULDBLOCK;
-    int rc = -EAGAIN;
-    if (dn->latest.type != OT_NONE && dn->latest.datablksz != bufsz) {
-        pthread_mutex_unlock(&dn->lock); /* untouched: the caller writes by copy */
-        return rc;
-    }
-    /* From here every buffer is consumed: bufs[i] becomes the copy it replaced (or NULL), and
-     * what is left in bufs is freed after the lock is dropped. */
-    size_t adopted = 0;
     rc = -ENOENT;
     if (dn->latest.type == OT_NONE)
         goto out;
     struct dnode_txg *slot = slot_get(dn, txg);
+    if (dn->latest.datablksz != bufsz) {
+        /* Not the object's block size (a one-block object that grew): copy, which may read
+         * partial blocks, so never without waiting. */
+        if (nowait) {
+            pthread_mutex_unlock(&dn->lock);
+            return -EWOULDBLOCK;
+        }
+        rc = 0;
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = write_locked(dn, slot, (fb + i) * bufsz, bufsz, bufs[i]);
+        if (rc == 0 && (fb + n) * bufsz > dn->latest.size) {
+            dn->latest.size = (fb + n) * bufsz;
+            dnode_attrs_dirty_locked(dn, txg);
+        }
+        goto out;
+    }
+    /* Each adopted buffer's slot in bufs takes the copy it replaced (or NULL); what is left in
+     * bufs is freed after the lock is dropped. */
     for (rc = 0; adopted < n; adopted++) {
         uint8_t *old;
         rc = dirty_block_adopt(dn, slot, fb + adopted, bufs[adopted], &old);
@@ -857,6 +869,7 @@ dnode_write_blocks(struct dnode *dn, uint64_t txg, uint64_t fb, uint8_t **bufs, 
     }
 out:
     pthread_mutex_unlock(&dn->lock);
+free_rest:
     for (size_t i = 0; i < n; i++)
         blkbuf_free(bufs[i]);
     return rc;

@@ -974,45 +974,51 @@ check_quotas(const struct dsl_node *n, uint64_t bytes)
     return 0;
 }
 
-static int
-tx_assign_common(struct dataset *ds, uint64_t bytes, struct tx *tx, bool nowait)
+int
+ds_tx_assign(struct dataset *ds, uint64_t bytes, struct tx *tx)
 {
     struct pool *p = ds->pool;
     if (ds->node->ph.kind == DSL_KIND_SNAP)
         return -EROFS;
-    if (!nowait)
-        pthread_rwlock_rdlock(&p->dsl->lock);
-    else if (pthread_rwlock_tryrdlock(&p->dsl->lock) != 0)
-        return -EWOULDBLOCK;
+    pthread_rwlock_rdlock(&p->dsl->lock);
     int rc = dsl_prop_num(ds->node, PROP_READONLY) != 0 ? -EROFS : check_quotas(ds->node, bytes);
     pthread_rwlock_unlock(&p->dsl->lock);
     if (rc != 0)
         return rc;
     /* Never with dsl->lock held: it may wait for a commit. */
-    uint64_t own_rsv = __atomic_load_n(&ds->os->rsv_own, __ATOMIC_RELAXED);
-    rc = nowait ? tx_try_assign_rsv(p, bytes, own_rsv, tx) : tx_assign_rsv(p, bytes, own_rsv, tx);
+    rc = tx_assign_rsv(p, bytes, __atomic_load_n(&ds->os->rsv_own, __ATOMIC_RELAXED), tx);
     if (rc != 0)
         return rc;
-    if (!nowait) {
-        pthread_rwlock_rdlock(&p->dsl->lock);
-    } else if (pthread_rwlock_tryrdlock(&p->dsl->lock) != 0) {
-        tx_commit(tx); /* nothing changed yet: an empty tx */
-        return -EWOULDBLOCK;
-    }
+    pthread_rwlock_rdlock(&p->dsl->lock);
     for (struct dsl_node *a = ds->node; a != NULL; a = a->parent)
         __atomic_add_fetch(&a->pending[tx->txg & 1], bytes, __ATOMIC_RELAXED);
     pthread_rwlock_unlock(&p->dsl->lock);
     return 0;
 }
 
+/*
+ * The read lock is held from the quota check to the charge: nothing waits while holding it
+ * (every step is a try), and the charge comes after fn, so a give-up leaves nothing behind.
+ */
 int
-ds_tx_assign(struct dataset *ds, uint64_t bytes, struct tx *tx)
+ds_tx_try_run(struct dataset *ds, uint64_t bytes, ds_tx_fn fn, void *arg)
 {
-    return tx_assign_common(ds, bytes, tx, false);
-}
-
-int
-ds_tx_try_assign(struct dataset *ds, uint64_t bytes, struct tx *tx)
-{
-    return tx_assign_common(ds, bytes, tx, true);
+    struct pool *p = ds->pool;
+    if (ds->node->ph.kind == DSL_KIND_SNAP)
+        return -EROFS;
+    if (pthread_rwlock_tryrdlock(&p->dsl->lock) != 0)
+        return -EWOULDBLOCK;
+    int rc = dsl_prop_num(ds->node, PROP_READONLY) != 0 ? -EROFS : check_quotas(ds->node, bytes);
+    struct tx tx;
+    if (rc == 0)
+        rc = tx_try_assign_rsv(p, bytes, __atomic_load_n(&ds->os->rsv_own, __ATOMIC_RELAXED), &tx);
+    if (rc == 0) {
+        rc = fn(arg, &tx);
+        if (rc != -EWOULDBLOCK)
+            for (struct dsl_node *a = ds->node; a != NULL; a = a->parent)
+                __atomic_add_fetch(&a->pending[tx.txg & 1], bytes, __ATOMIC_RELAXED);
+        tx_commit(&tx); /* after -EWOULDBLOCK an empty tx: fn changed nothing */
+    }
+    pthread_rwlock_unlock(&p->dsl->lock);
+    return rc;
 }

@@ -192,9 +192,16 @@ const char *ds_name(struct dataset *ds, char *buf, size_t len);
  * reservations honoured) happens in the write itself.
  */
 int ds_tx_assign(struct dataset *ds, uint64_t bytes, struct tx *tx);
-/* ds_tx_assign that never waits: -EWOULDBLOCK, nothing assigned, where it would (pool_impl.h
- * tx_try_assign_rsv). For event-loop threads; they fall back to a worker and ds_tx_assign. */
-int ds_tx_try_assign(struct dataset *ds, uint64_t bytes, struct tx *tx);
+/*
+ * A change made without waiting, for event-loop threads: joins the open txg as ds_tx_assign
+ * would, but returns -EWOULDBLOCK wherever that would wait (a busy lock, a quiesce, the write or
+ * space throttle: pool_impl.h tx_try_assign_rsv), and runs fn(arg, tx) in it. fn must not wait
+ * either: it returns -EWOULDBLOCK, having changed nothing, to give up. The space charge is made
+ * only when fn did not give up, so the caller can retry the waiting way without counting twice.
+ * Returns fn's result, or the assignment's error (fn not run).
+ */
+typedef int (*ds_tx_fn)(void *arg, struct tx *tx);
+int ds_tx_try_run(struct dataset *ds, uint64_t bytes, ds_tx_fn fn, void *arg);
 
 /*
  * Changed blocks of object obj of the head or snapshot ds since snapshot or bookmark `since`

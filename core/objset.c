@@ -25,6 +25,7 @@
 #include "common/assert.h"
 #include "common/endian.h"
 #include "common/err.h"
+#include "core/blkbuf.h"
 #include "core/pool_impl.h"
 
 #define OBJSET_MAX_OBJ (1ull << 48)
@@ -252,13 +253,12 @@ dnode_rele(struct dnode *dn)
     pthread_mutex_unlock(&os->lock);
 }
 
-/* Records dn as dirty in txg (invariant 2). */
+/* Records dn as dirty in txg (invariant 2); os->lock held. */
 static int
-mark_dirty(struct dnode *dn, uint64_t txg)
+mark_dirty_locked(struct dnode *dn, uint64_t txg)
 {
     struct objset *os = dn->os;
     int rc = 0;
-    pthread_mutex_lock(&os->lock);
     struct u64map *d = &os->dirty[txg & 1];
     if (os->dirty_txg[txg & 1] != txg) {
         VERIFY3U(u64map_count(d), ==, 0);
@@ -269,7 +269,15 @@ mark_dirty(struct dnode *dn, uint64_t txg)
         if (rc == 0)
             dn->refs++;
     }
-    pthread_mutex_unlock(&os->lock);
+    return rc;
+}
+
+static int
+mark_dirty(struct dnode *dn, uint64_t txg)
+{
+    pthread_mutex_lock(&dn->os->lock);
+    int rc = mark_dirty_locked(dn, txg);
+    pthread_mutex_unlock(&dn->os->lock);
     return rc;
 }
 
@@ -395,16 +403,24 @@ obj_write(struct objset *os, struct tx *tx, uint64_t obj, uint64_t off, size_t l
 }
 
 int
-obj_write_blocks(struct objset *os, struct tx *tx, uint64_t obj, uint64_t fb, uint8_t **bufs,
-                 size_t n, uint32_t bufsz, bool nowait)
+dnode_write_blocks_dirty(struct dnode *dn, uint64_t txg, uint64_t fb, uint8_t **bufs, size_t n,
+                         uint32_t bufsz, bool nowait)
 {
-    struct dnode *dn;
-    int rc = with_dirty(os, tx->txg, obj, &dn);
-    if (rc != 0)
+    int rc;
+    if (!nowait) {
+        rc = mark_dirty(dn, txg);
+    } else if (pthread_mutex_trylock(&dn->os->lock) != 0) {
+        return -EWOULDBLOCK;
+    } else {
+        rc = mark_dirty_locked(dn, txg);
+        pthread_mutex_unlock(&dn->os->lock);
+    }
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++)
+            blkbuf_free(bufs[i]);
         return rc;
-    rc = dnode_write_blocks(dn, tx->txg, fb, bufs, n, bufsz, nowait);
-    dnode_rele(dn);
-    return rc;
+    }
+    return dnode_write_blocks(dn, txg, fb, bufs, n, bufsz, nowait);
 }
 
 int

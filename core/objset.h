@@ -54,10 +54,6 @@ int obj_destroy(struct objset *os, struct tx *tx, uint64_t obj);
 /* Writes len bytes at off; the object grows to off+len if shorter. -ENOENT, -EFBIG past 2^63. */
 int obj_write(struct objset *os, struct tx *tx, uint64_t obj, uint64_t off, size_t len,
               const void *buf);
-/* Writes whole blocks fb.. by taking over bufs[0..n) (blkbufs of bufsz bytes): the ownership
- * rules of dnode_write_blocks (pool_impl.h), nowait included. */
-int obj_write_blocks(struct objset *os, struct tx *tx, uint64_t obj, uint64_t fb, uint8_t **bufs,
-                     size_t n, uint32_t bufsz, bool nowait);
 /*
  * Reads len bytes at off into buf. Bytes past the object's size read as zeros (callers bound
  * reads by size themselves). Returns 0, -ENOENT, -ECKSUM (every copy of some block failed its

@@ -152,13 +152,16 @@ int dnode_read(struct dnode *dn, uint64_t off, size_t len, void *buf);
 int dnode_write(struct dnode *dn, uint64_t txg, uint64_t off, size_t len, const void *buf);
 /*
  * Writes whole blocks without copying them: bufs[i] (bufsz bytes from blkbuf_alloc) becomes
- * block fb + i of the object. With nowait, -EWOULDBLOCK if dn->lock is busy. -EWOULDBLOCK, and
- * -EAGAIN when bufsz is not the object's block size, leave bufs untouched (the caller's still);
- * on any other return every buffer was consumed — adopted, or freed after a failure, in which
- * case the blocks before the failing one are written.
+ * block fb + i of the object. Every buffer is consumed — adopted, or freed — except when nowait
+ * returns -EWOULDBLOCK (dn->lock busy, or bufsz is not the object's block size, which needs a
+ * copy that may read): then bufs are untouched and still the caller's. After a failure part-way
+ * the blocks before the failing one are written. dnode_write_blocks_dirty (objset.c) marks dn
+ * dirty in txg first (os->lock try-locked with nowait), with the same rules.
  */
 int dnode_write_blocks(struct dnode *dn, uint64_t txg, uint64_t fb, uint8_t **bufs, size_t n,
                        uint32_t bufsz, bool nowait);
+int dnode_write_blocks_dirty(struct dnode *dn, uint64_t txg, uint64_t fb, uint8_t **bufs, size_t n,
+                             uint32_t bufsz, bool nowait);
 int dnode_punch(struct dnode *dn, uint64_t txg, uint64_t off, uint64_t len);
 /* Marks the attributes dirty in txg after the caller changed dn->latest (dn->lock held). */
 int dnode_attrs_dirty_locked(struct dnode *dn, uint64_t txg);

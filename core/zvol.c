@@ -204,57 +204,83 @@ zvol_block_free(uint8_t *block)
     blkbuf_free(block);
 }
 
-/* One transaction's worth of zvol_write_blocks. Same ownership rules. */
+struct nowait_write {
+    struct zvol *zv;
+    uint64_t fb;
+    uint8_t **bufs;
+    size_t n;
+    bool consumed; /* the buffers were taken over (or freed) */
+};
+
 static int
-write_blocks_tx(struct zvol *zv, uint64_t fb, uint8_t **bufs, size_t n, bool nowait, uint64_t *txg)
+nowait_write_fn(void *arg, struct tx *tx)
 {
-    uint32_t bs = zv->blocksize;
-    struct tx tx;
-    uint64_t bytes = (uint64_t)n * bs;
-    int rc = nowait ? ds_tx_try_assign(zv->ds, bytes, &tx) : ds_tx_assign(zv->ds, bytes, &tx);
-    if (rc != 0)
-        return rc;
-    rc = obj_write_blocks(zv->os, &tx, ZVOL_OBJ, fb, bufs, n, bs, nowait);
-    if (rc == -EAGAIN) { /* cannot happen to a volume (its block size is fixed); copy anyway */
-        rc = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (rc == 0)
-                rc = obj_write(zv->os, &tx, ZVOL_OBJ, (fb + i) * bs, bs, bufs[i]);
-            blkbuf_free(bufs[i]);
-        }
+    struct nowait_write *w = arg;
+    int rc =
+        dnode_write_blocks_dirty(w->zv->dn, tx->txg, w->fb, w->bufs, w->n, w->zv->blocksize, true);
+    w->consumed = rc != -EWOULDBLOCK;
+    return rc;
+}
+
+/*
+ * The ZVOL_NOWAIT path: the range checked under a try-locked dnode lock, then one transaction
+ * in which every lock is try-locked (ds_tx_try_run, dnode_write_blocks_dirty). The read-only
+ * state of the dataset is checked by ds_tx_try_run, without waiting for the dataset lock.
+ */
+static int
+write_blocks_nowait(struct zvol *zv, uint64_t off, uint8_t **bufs, size_t n)
+{
+    uint64_t len = (uint64_t)n * zv->blocksize;
+    if (len > ZVOL_MAX_WRITE_CHUNK)
+        return -EWOULDBLOCK; /* several transactions: a worker's job */
+    if (pthread_mutex_trylock(&zv->dn->lock) != 0)
+        return -EWOULDBLOCK;
+    uint64_t size = zv->dn->latest.size;
+    pthread_mutex_unlock(&zv->dn->lock);
+    int rc = zv->readonly                     ? -EROFS
+             : off % zv->blocksize != 0       ? -EINVAL
+             : off > size || len > size - off ? -EINVAL
+                                              : 0;
+    if (rc == 0) {
+        struct nowait_write w = { .zv = zv, .fb = off / zv->blocksize, .bufs = bufs, .n = n };
+        rc = ds_tx_try_run(zv->ds, len, nowait_write_fn, &w);
+        if (rc == -EWOULDBLOCK || w.consumed)
+            return rc; /* nothing done (the buffers still the caller's), or written */
     }
-    *txg = tx.txg;
-    tx_commit(&tx);
+    for (size_t i = 0; i < n; i++) /* refused before the write: consume them all the same */
+        blkbuf_free(bufs[i]);
     return rc;
 }
 
 int
 zvol_write_blocks(struct zvol *zv, uint64_t off, uint8_t **bufs, size_t n, unsigned flags)
 {
-    bool nowait = (flags & ZVOL_NOWAIT) != 0;
+    if (flags & ZVOL_NOWAIT)
+        return (flags & ZVOL_FUA) ? -EWOULDBLOCK /* waits for a commit */
+                                  : write_blocks_nowait(zv, off, bufs, n);
     uint32_t bs = zv->blocksize;
     uint64_t len = (uint64_t)n * bs;
-    if (nowait && ((flags & ZVOL_FUA) || len > ZVOL_MAX_WRITE_CHUNK))
-        return -EWOULDBLOCK; /* FUA waits for a commit; a larger write takes several txs */
     int rc = zvol_readonly(zv) ? -EROFS : off % bs != 0 ? -EINVAL : check_range(zv, off, len);
-    size_t done = 0;
+    size_t done = 0, per_tx = ZVOL_MAX_WRITE_CHUNK / bs ? ZVOL_MAX_WRITE_CHUNK / bs : 1;
     uint64_t last_txg = 0;
     while (rc == 0 && done < n) {
-        size_t k = n - done < ZVOL_MAX_WRITE_CHUNK / bs ? n - done : ZVOL_MAX_WRITE_CHUNK / bs;
-        if (k == 0)
-            k = 1; /* a block larger than a chunk */
-        rc = write_blocks_tx(zv, off / bs + done, bufs + done, k, nowait, &last_txg);
-        if (rc == -EWOULDBLOCK)
-            return rc; /* nowait: nothing done, the buffers are still the caller's */
+        size_t k = n - done < per_tx ? n - done : per_tx;
+        struct tx tx;
+        rc = ds_tx_assign(zv->ds, (uint64_t)k * bs, &tx);
+        if (rc != 0)
+            break;
+        /* Consumes bufs[done, done + k) whatever it returns (it never gives up here). */
+        rc = dnode_write_blocks_dirty(zv->dn, tx.txg, off / bs + done, bufs + done, k, bs, false);
+        last_txg = tx.txg;
+        tx_commit(&tx);
         done += k;
     }
     for (size_t i = done; i < n; i++)
-        blkbuf_free(bufs[i]); /* after a failure */
+        blkbuf_free(bufs[i]); /* not written: refused, or after a failure */
     if (rc == 0 && (flags & ZVOL_FUA) && last_txg != 0)
         rc = pool_wait_synced(zv->pool, last_txg);
     return rc;
 }
-
 int
 zvol_trim(struct zvol *zv, uint64_t off, uint64_t len, unsigned flags)
 {

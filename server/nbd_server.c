@@ -406,6 +406,8 @@ req_done(struct workq_job *job)
     s->inflight--;
     if (r->type == NBD_CMD_READ)
         s->reading_bytes -= r->length;
+    if (r->type == NBD_CMD_WRITE)
+        s->worker_writes--;
     if (!s->peer_gone) {
         if (q->werr != 0) {
             reply_error(s, r, q->werr);
@@ -448,6 +450,10 @@ submit_request(struct nbd_session *s, struct nbd_req *q)
 static bool
 write_fast(struct nbd_session *s, const struct nbd_request *r, struct nbd_payload *pl)
 {
+    /* Not past a WRITE a worker still has: a later write to the same blocks would land first.
+     * (NBD lets a server reorder requests in flight, but clients are better served in order.) */
+    if (s->worker_writes > 0)
+        return false;
     unsigned flags = ZVOL_NOWAIT | ((r->flags & NBD_CMD_FLAG_FUA) ? ZVOL_FUA : 0);
     int rc = nbd_payload_write(pl, s->zv, r->offset, flags);
     if (rc == -EWOULDBLOCK)
@@ -492,15 +498,17 @@ handle_request(struct nbd_session *s, const struct nbd_request *r, struct nbd_pa
         flow(s);
         return;
     }
-    if (r->type == NBD_CMD_READ)
-        s->reads_worker++;
-    if (r->type == NBD_CMD_WRITE)
-        s->writes_worker++;
     struct nbd_req *q = calloc(1, sizeof(*q));
     if (q == NULL) {
         nbd_payload_free(pl);
         reply_error(s, r, NBD_ENOMEM);
         return;
+    }
+    if (r->type == NBD_CMD_READ)
+        s->reads_worker++;
+    if (r->type == NBD_CMD_WRITE) {
+        s->writes_worker++;
+        s->worker_writes++;
     }
     q->r = *r;
     q->pl = *pl; /* moved */

@@ -82,6 +82,7 @@ struct nbd_session {
     uint64_t reading_bytes;              /* data of READs in flight (backpressure) */
     uint64_t reads_loop, reads_worker;   /* READs served on the loop thread / by a worker */
     uint64_t writes_loop, writes_worker; /* WRITEs done on the loop thread / by a worker */
+    uint32_t worker_writes;              /* WRITEs now on a worker (none: the loop may write) */
     /* option being handled */
     struct nbd_opt_header oh;
     struct workq_job opt_job;

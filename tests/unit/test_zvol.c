@@ -12,10 +12,12 @@
 
 #include <criterion/criterion.h>
 
+#include "core/blkbuf.h"
 #include "core/dsl.h"
+#include "core/dsl_impl.h" /* dsl->lock, held to make a nowait write meet a busy lock */
 #include "core/objset.h"
 #include "core/pool.h"
-#include "core/pool_impl.h" /* txg_lock, held to make a nowait write meet a busy lock */
+#include "core/pool_impl.h" /* txg_lock and objset.lock, the same */
 #include "core/zvol.h"
 #include "test_util.h"
 
@@ -448,6 +450,31 @@ blocks_of(struct zvol *zv, uint64_t off, size_t n, uint64_t seed)
     return bufs;
 }
 
+/* Block buffer bytes in use: slab memory is mmapped, so LeakSanitizer cannot see a lost one. */
+static uint64_t
+blocks_in_use(void)
+{
+    struct blkbuf_stats st;
+    blkbuf_get_stats(&st);
+    return st.slab_bytes - st.free_bytes;
+}
+
+/* n new blocks at off written with flags must fail with want, consuming its buffers unless
+ * want is -EWOULDBLOCK (then they are freed here). */
+static void
+refused(struct zvol *zv, uint64_t off, size_t n, unsigned flags, int want)
+{
+    uint64_t before = blocks_in_use();
+    uint8_t **b = blocks_of(zv, off, n, 9);
+    cr_assert_eq(zvol_write_blocks(zv, off, b, n, flags), want);
+    if (want == -EWOULDBLOCK)
+        for (size_t i = 0; i < n; i++)
+            zvol_block_free(b[i]);
+    free(b);
+    cr_assert_eq(blocks_in_use(), before, "a refused write kept %lld bytes of buffers",
+                 (long long)(blocks_in_use() - before));
+}
+
 Test(zvol, whole_blocks_are_taken_over_and_nowait_never_waits)
 {
     struct pool *p = test_pool_create(256 * MiB);
@@ -468,13 +495,11 @@ Test(zvol, whole_blocks_are_taken_over_and_nowait_never_waits)
     expect(zv, 1 * MiB + bs, 2 * bs, 2);
     expect(zv, 1 * MiB + 3 * bs, bs, 1);
 
-    /* Refusals consume the buffers (ASan reports a leak otherwise) and change nothing. */
-    b = blocks_of(zv, 0, 2, 3);
-    cr_assert_eq(zvol_write_blocks(zv, 1 * MiB + 512, b, 2, 0), -EINVAL);
-    free(b);
-    b = blocks_of(zv, 64 * MiB - bs, 2, 3);
-    cr_assert_eq(zvol_write_blocks(zv, 64 * MiB - bs, b, 2, ZVOL_NOWAIT), -EINVAL);
-    free(b);
+    /* Refusals consume the buffers and change nothing. */
+    refused(zv, 1 * MiB + 512, 2, 0, -EINVAL);
+    refused(zv, 1 * MiB + 512, 2, ZVOL_NOWAIT, -EINVAL);
+    refused(zv, 64 * MiB - bs, 2, 0, -EINVAL);
+    refused(zv, 64 * MiB - bs, 2, ZVOL_NOWAIT, -EINVAL);
     expect(zv, 1 * MiB, bs, 1);
     expect(zv, 64 * MiB - bs, bs, 0);
 
@@ -493,8 +518,41 @@ Test(zvol, whole_blocks_are_taken_over_and_nowait_never_waits)
     pthread_mutex_lock(&p->txg_lock);
     cr_assert_eq(zvol_write_blocks(zv, 8 * MiB, b, 1, ZVOL_NOWAIT), -EWOULDBLOCK);
     pthread_mutex_unlock(&p->txg_lock);
+    /* The dataset lock (held for writing by the sync thread around dataset changes) and the
+     * object set's lock (held across object lookups): busy, and the write gives up. */
+    pthread_rwlock_wrlock(&p->dsl->lock);
+    cr_assert_eq(zvol_write_blocks(zv, 8 * MiB, b, 1, ZVOL_NOWAIT), -EWOULDBLOCK);
+    pthread_rwlock_unlock(&p->dsl->lock);
+    struct objset *os = ds_objset(zvol_dataset(zv));
+    pthread_mutex_lock(&os->lock);
+    cr_assert_eq(zvol_write_blocks(zv, 8 * MiB, b, 1, ZVOL_NOWAIT), -EWOULDBLOCK);
+    pthread_mutex_unlock(&os->lock);
     OK(zvol_write_blocks(zv, 8 * MiB, b, 1, ZVOL_NOWAIT));
     free(b);
+
+    /* Over a quota, both ways refuse and consume the buffers; a give-up charges nothing, so
+     * what fits still fits. */
+    struct dsl_prop_set q[] = { { "quota", "1M" } };
+    OK(dsl_create(p, "tank/q", DSL_KIND_FS, q, 1, 0, &em));
+    mkvol(p, "tank/q/v", "8M", true);
+    struct zvol *qv;
+    OK(zvol_open(p, "tank/q/v", &qv, &em));
+    refused(qv, 0, 128, 0, -EDQUOT); /* 2 MiB: the first transaction already over */
+    refused(qv, 0, 64 + 8, ZVOL_NOWAIT, -EWOULDBLOCK); /* more than one transaction */
+    pthread_mutex_lock(&p->txg_lock);                  /* gives up before joining the txg */
+    refused(qv, 0, 32, ZVOL_NOWAIT, -EWOULDBLOCK);
+    pthread_mutex_unlock(&p->txg_lock);
+    struct objset *qos = ds_objset(zvol_dataset(qv));
+    pthread_mutex_lock(&qos->lock); /* gives up inside the txg, after the quota check */
+    refused(qv, 0, 32, ZVOL_NOWAIT, -EWOULDBLOCK);
+    refused(qv, 0, 32, ZVOL_NOWAIT, -EWOULDBLOCK);
+    pthread_mutex_unlock(&qos->lock);
+    b = blocks_of(qv, 0, 32, 8); /* 512 KiB fits under 1 MiB: the give-ups charged nothing */
+    OK(zvol_write_blocks(qv, 0, b, 32, ZVOL_NOWAIT));
+    free(b);
+    refused(qv, 512 * 1024, 48, ZVOL_NOWAIT, -EDQUOT); /* 768 KiB more does not */
+    expect(qv, 0, 512 * 1024, 8);
+    zvol_close(qv);
 
     /* A read-only volume refuses, consuming the buffers. */
     struct zvol *snapv;
