@@ -81,9 +81,16 @@ nbd_payload_take(struct nbd_payload *pl, struct evbuffer *in)
     }
 }
 
+/*
+ * libevent 2.1 reads at most 4 KiB per system call (EVBUFFER_MAX_READ, plus a FIONREAD each
+ * time), which made a 1 MiB payload cost 512 system calls on the loop thread, and a copy. Reading
+ * the socket here is safe: in is empty when we do, so the stream order is kept, and libevent only
+ * reads again from its next read event.
+ */
 int
-nbd_payload_read(struct nbd_payload *pl, int fd)
+nbd_payload_fill(struct nbd_payload *pl, struct evbuffer *in, int fd)
 {
+    nbd_payload_take(pl, in);
     while (pl->got < pl->len) {
         struct iovec iov[READ_IOVS];
         int niov = 0;

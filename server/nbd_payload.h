@@ -41,10 +41,11 @@ nbd_payload_complete(const struct nbd_payload *pl)
 void nbd_payload_take(struct nbd_payload *pl, struct evbuffer *in);
 
 /*
- * Reads the rest of the payload from the non-blocking socket fd. Returns 1 when complete, 0 when
- * the socket has no more for now, -EPIPE when the peer closed it, or another negative errno.
+ * Fills the payload of a plain socket: first from in (what libevent has buffered), then straight
+ * from the non-blocking socket fd into the payload's buffers. Returns 1 when complete, 0 when the
+ * socket has no more for now, -EPIPE when the peer closed it, or another negative errno.
  */
-int nbd_payload_read(struct nbd_payload *pl, int fd);
+int nbd_payload_fill(struct nbd_payload *pl, struct evbuffer *in, int fd);
 
 /*
  * Writes the complete payload at off of zv (flags: ZVOL_FUA, ZVOL_NOWAIT). With ZVOL_NOWAIT only

@@ -518,29 +518,17 @@ handle_request(struct nbd_session *s, const struct nbd_request *r, struct nbd_pa
 
 /* ---- the read state machine ---------------------------------------------------------------- */
 
-/*
- * Fills the WRITE payload of a plain (non-TLS) session: first from the bytes libevent has
- * buffered, then straight from the socket into the payload's buffers. libevent 2.1 reads at most
- * 4 KiB per system call (EVBUFFER_MAX_READ, plus a FIONREAD each time), which made a 1 MiB
- * payload cost 512 system calls on the loop thread, and a copy. Reading the socket here is safe:
- * the input buffer is empty when we do, so the stream order is kept, and libevent only reads
- * again from its next read event. Returns true once the payload is complete; false to wait for
- * more bytes (or when the session died).
- */
+/* Fills the WRITE payload of a plain (non-TLS) session (nbd_payload_fill). Returns true once it
+ * is complete; false to wait for more bytes (or when the session died). */
 static bool
 payload_fill(struct nbd_session *s, struct evbuffer *in)
 {
-    nbd_payload_take(&s->payload, in);
-    if (nbd_payload_complete(&s->payload))
-        return true;
-    int rc = nbd_payload_read(&s->payload, bufferevent_getfd(s->bev));
-    if (rc > 0)
-        return true;
+    int rc = nbd_payload_fill(&s->payload, in, bufferevent_getfd(s->bev));
     if (rc < 0) {
         s->peer_gone = true;
         session_kill(s, "the client went away in the middle of a request");
     }
-    return false;
+    return rc > 0;
 }
 
 static void
