@@ -7,9 +7,9 @@
  * into the txg's dirty buffers and does the read-modify-write of partial blocks. Whole blocks
  * received straight into block buffers (zvol_write_blocks) become the dirty buffers themselves,
  * and an event loop may write them without waiting (ZVOL_NOWAIT) when no lock is busy and the
- * throttles would not delay it. Reads, the
- * extent map and the changed-block query all consult the dirty state first, so they see every
- * write that returned. Flush commits the open txg (the intent-log work will make it cheap).
+ * throttles would not delay it. Reads, the extent map and the changed-block query all consult
+ * the dirty state first, so they see every write that returned. Flush commits the open txg
+ * (the intent-log work will make it cheap).
  */
 #include "core/zvol.h"
 
@@ -281,6 +281,7 @@ zvol_write_blocks(struct zvol *zv, uint64_t off, uint8_t **bufs, size_t n, unsig
         rc = pool_wait_synced(zv->pool, last_txg);
     return rc;
 }
+
 int
 zvol_trim(struct zvol *zv, uint64_t off, uint64_t len, unsigned flags)
 {

@@ -7,6 +7,10 @@
  *      blocks[i / bs][i % bs]; flat mode: bs == 0 and it lives at flat[i].
  *   2. Bytes [0, got) have been received; nothing past got is ever read by the volume code,
  *      which sees the payload only once got == len.
+ *   3. Block mode: a block is allocated only when the bytes are about to arrive (at most
+ *      READ_AHEAD past got), so a client that announces a large WRITE and stalls holds no more
+ *      memory than it sent; once got == len every block is allocated. (Slab memory is faulted
+ *      in when taken, unlike a large malloc, which only costs what is touched.)
  */
 #include "server/nbd_payload.h"
 
@@ -21,7 +25,9 @@
 #include "core/zvol.h"
 
 /* iovecs per readv: 64 blocks of the smallest size (4 KiB) are still 256 KiB per call. */
-#define READ_IOVS 64
+#define READ_IOVS  64
+/* Block buffers allocated ahead of the bytes received (at least the block being filled). */
+#define READ_AHEAD (1u << 20)
 
 int
 nbd_payload_init(struct nbd_payload *pl, const struct zvol *zv, uint64_t off, uint32_t len)
@@ -35,13 +41,25 @@ nbd_payload_init(struct nbd_payload *pl, const struct zvol *zv, uint64_t off, ui
     pl->blocks = calloc(len / bs, sizeof(*pl->blocks));
     if (pl->blocks == NULL)
         return -ENOMEM;
+    pl->zv = zv;
     pl->bs = bs;
-    for (; pl->nblocks < len / bs; pl->nblocks++) {
-        pl->blocks[pl->nblocks] = zvol_block_alloc(zv);
-        if (pl->blocks[pl->nblocks] == NULL) {
-            nbd_payload_free(pl);
+    pl->nblocks = len / bs; /* allocated as the bytes come (invariant 3) */
+    return 0;
+}
+
+/* Allocates the blocks from the one holding byte got up to READ_AHEAD bytes on. */
+static int
+alloc_ahead(struct nbd_payload *pl)
+{
+    if (pl->bs == 0)
+        return 0;
+    uint32_t first = pl->got / pl->bs;
+    uint32_t last = (uint32_t)(((uint64_t)pl->got + READ_AHEAD - 1) / pl->bs);
+    if (last >= pl->nblocks)
+        last = pl->nblocks - 1;
+    for (uint32_t i = first; i <= last; i++) {
+        if (pl->blocks[i] == NULL && (pl->blocks[i] = zvol_block_alloc(pl->zv)) == NULL)
             return -ENOMEM;
-        }
     }
     return 0;
 }
@@ -50,35 +68,40 @@ void
 nbd_payload_free(struct nbd_payload *pl)
 {
     for (uint32_t i = 0; i < pl->nblocks; i++)
-        zvol_block_free(pl->blocks[i]);
+        zvol_block_free(pl->blocks[i]); /* NULL for blocks not reached */
     free(pl->blocks);
     free(pl->flat);
     *pl = (struct nbd_payload){ 0 };
 }
 
-/* Where the next byte goes, and how many may follow it contiguously. */
+/* Where byte `at` goes, and how many may follow it contiguously; NULL if its block is not
+ * allocated yet. */
 static uint8_t *
-cursor(const struct nbd_payload *pl, size_t *room)
+cursor(const struct nbd_payload *pl, uint32_t at, size_t *room)
 {
     if (pl->bs == 0) {
-        *room = pl->len - pl->got;
-        return pl->flat + pl->got;
+        *room = pl->len - at;
+        return pl->flat + at;
     }
-    *room = pl->bs - pl->got % pl->bs;
-    return pl->blocks[pl->got / pl->bs] + pl->got % pl->bs;
+    *room = pl->bs - at % pl->bs;
+    uint8_t *block = pl->blocks[at / pl->bs];
+    return block != NULL ? block + at % pl->bs : NULL;
 }
 
-void
+int
 nbd_payload_take(struct nbd_payload *pl, struct evbuffer *in)
 {
     while (pl->got < pl->len && evbuffer_get_length(in) > 0) {
+        if (alloc_ahead(pl) != 0)
+            return -ENOMEM;
         size_t room;
-        uint8_t *at = cursor(pl, &room);
+        uint8_t *at = cursor(pl, pl->got, &room);
         int n = evbuffer_remove(in, at, room);
         if (n <= 0)
-            return;
+            break;
         pl->got += (uint32_t)n;
     }
+    return 0;
 }
 
 /*
@@ -90,15 +113,19 @@ nbd_payload_take(struct nbd_payload *pl, struct evbuffer *in)
 int
 nbd_payload_fill(struct nbd_payload *pl, struct evbuffer *in, int fd)
 {
-    nbd_payload_take(pl, in);
+    int rc = nbd_payload_take(pl, in);
+    if (rc != 0)
+        return rc;
     while (pl->got < pl->len) {
+        if (alloc_ahead(pl) != 0)
+            return -ENOMEM;
         struct iovec iov[READ_IOVS];
         int niov = 0;
         for (uint32_t at = pl->got; at < pl->len && niov < READ_IOVS; niov++) {
-            struct nbd_payload view = *pl;
-            view.got = at;
             size_t room;
-            iov[niov].iov_base = cursor(&view, &room);
+            iov[niov].iov_base = cursor(pl, at, &room);
+            if (iov[niov].iov_base == NULL)
+                break; /* not allocated yet: the next round */
             iov[niov].iov_len = room;
             at += (uint32_t)room;
         }

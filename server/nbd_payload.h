@@ -18,12 +18,13 @@ struct evbuffer;
 struct zvol;
 
 struct nbd_payload {
-    uint32_t len;     /* bytes expected */
-    uint32_t got;     /* bytes received so far */
-    uint32_t bs;      /* block mode: the volume's block size; 0 in flat mode */
-    uint32_t nblocks; /* block mode: len / bs buffers in blocks (0 once written) */
-    uint8_t **blocks; /* block mode: from zvol_block_alloc */
-    uint8_t *flat;    /* flat mode: len bytes */
+    uint32_t len;          /* bytes expected */
+    uint32_t got;          /* bytes received so far */
+    uint32_t bs;           /* block mode: the volume's block size; 0 in flat mode */
+    uint32_t nblocks;      /* block mode: len / bs buffers in blocks (0 once written) */
+    uint8_t **blocks;      /* block mode: from zvol_block_alloc as the bytes arrive (NULL before) */
+    const struct zvol *zv; /* block mode: whose blocks */
+    uint8_t *flat;         /* flat mode: len bytes */
 };
 
 /* Prepares *pl for a payload of len bytes written at off of zv (NULL: flat). 0 or -ENOMEM. */
@@ -37,13 +38,13 @@ nbd_payload_complete(const struct nbd_payload *pl)
     return pl->got == pl->len;
 }
 
-/* Moves what the payload still lacks, or all there is, from in. */
-void nbd_payload_take(struct nbd_payload *pl, struct evbuffer *in);
+/* Moves what the payload still lacks, or all there is, from in. 0, or -ENOMEM. */
+int nbd_payload_take(struct nbd_payload *pl, struct evbuffer *in);
 
 /*
  * Fills the payload of a plain socket: first from in (what libevent has buffered), then straight
  * from the non-blocking socket fd into the payload's buffers. Returns 1 when complete, 0 when the
- * socket has no more for now, -EPIPE when the peer closed it, or another negative errno.
+ * socket has no more for now, -EPIPE when the peer closed it, -ENOMEM, or another negative errno.
  */
 int nbd_payload_fill(struct nbd_payload *pl, struct evbuffer *in, int fd);
 

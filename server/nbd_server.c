@@ -524,7 +524,9 @@ static bool
 payload_fill(struct nbd_session *s, struct evbuffer *in)
 {
     int rc = nbd_payload_fill(&s->payload, in, bufferevent_getfd(s->bev));
-    if (rc < 0) {
+    if (rc == -ENOMEM) {
+        session_kill(s, "out of memory");
+    } else if (rc < 0) {
         s->peer_gone = true;
         session_kill(s, "the client went away in the middle of a request");
     }
@@ -637,7 +639,10 @@ pump(struct nbd_session *s)
                     return;
                 }
                 bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
-                nbd_payload_take(&s->payload, in);
+                if (nbd_payload_take(&s->payload, in) != 0) {
+                    session_kill(s, "out of memory");
+                    return;
+                }
             }
             struct nbd_payload pl = s->payload;
             s->payload = (struct nbd_payload){ 0 };

@@ -479,6 +479,35 @@ def flood(port, pid):
     print(f"rss_growth_kib {peak - base}", flush=True)
 
 
+def stall(port, pid, n):
+    """n clients each announce a 32 MiB WRITE, send 64 KiB of it and stall: the daemon may hold
+    about what they sent, not what they announced. Then each sends the rest and must succeed."""
+    base = vmrss_kib(pid)
+    sent = 64 * 1024
+    conns = []
+    for i in range(n):
+        c = Conn(port)
+        c.go()
+        c.req(CMD_WRITE, 0, MAX_PAYLOAD, cookie=500 + i, payload=bytes([i]) * sent)
+        conns.append(c)
+    time.sleep(1.0)
+    growth = vmrss_kib(pid) - base
+    print(f"stall: daemon RSS grew by {growth} KiB for {n} stalled 32 MiB WRITEs", flush=True)
+    # Without allocation as the bytes come, each stalled WRITE held its whole 32 MiB at once.
+    expect(growth < n * 8 * 1024, f"{n} stalled 32 MiB WRITEs hold less than 8 MiB each")
+    for i, c in enumerate(conns):
+        rest = bytes([i]) * (1 << 20)
+        for off in range(sent, MAX_PAYLOAD, len(rest)):
+            c.send(rest[: min(len(rest), MAX_PAYLOAD - off)])
+    for i, c in enumerate(conns):
+        c.s.settimeout(30)
+        expect(c.error_of(500 + i) == 0, f"stalled WRITE {i} succeeds once its payload is complete")
+    err, data = conns[-1].read(MAX_PAYLOAD - 4096, 4096, cookie=900)
+    expect(err == 0 and data == bytes([n - 1]) * 4096, "the last completed WRITE is what reads back")
+    for c in conns:
+        c.close()
+
+
 def hold(port, n, ready, stop):
     conns = []
     for i in range(n):
@@ -563,6 +592,8 @@ def main():
         vanish(port, sys.argv[3])
     elif cmd == "flood":
         flood(port, int(sys.argv[3]))
+    elif cmd == "stall":
+        stall(port, int(sys.argv[3]), int(sys.argv[4]))
     elif cmd == "hold":
         hold(port, int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif cmd == "limit":

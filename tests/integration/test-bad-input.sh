@@ -2,8 +2,8 @@
 # Hostile and broken clients, spoken by hand (bad-input.py, raw sockets): oversized options and
 # names, garbage payloads, unknown options, bad magic, unknown exports; after GO, requests past
 # the end or over the 32 MiB maximum, unknown commands and flags; clients that vanish mid-option
-# or mid-request; a client that never reads its replies; 50 slow-loris clients dribbling one byte
-# a second; 2000 idle sessions; connections up to the session cap. Each must get the protocol's
+# or mid-request; clients that announce 32 MiB WRITEs and stall; a client that never reads its
+# replies; 50 slow-loris clients dribbling one byte a second; 2000 idle sessions; connections up to the session cap. Each must get the protocol's
 # error or a logged disconnect, the daemon's memory must stay bounded, and everyone else must
 # keep being served: nbdinfo and qemu-io work throughout, and the daemon stops cleanly (exit 0,
 # no sanitizer report).
@@ -56,6 +56,8 @@ check_py "transmission abuse" "${PY[@]}" transmission "$PORT" "$DIR/lcpfsd.log"
 check "serving after the transmission abuse" serves 22
 check_py "vanishing clients" "${PY[@]}" vanish "$PORT" "$DIR/lcpfsd.log"
 check "serving after the vanishing clients" serves 33
+check_py "stalled large WRITEs" "${PY[@]}" stall "$PORT" "$PID" 8
+check "serving after the stalled WRITEs" serves 44
 
 # Slow-loris clients in the background; idle sessions and the cap meanwhile.
 rss_before_idle=$(rss_kib)
