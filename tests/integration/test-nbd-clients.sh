@@ -4,7 +4,8 @@
 # nbdcopy with multi-conn, an nbdsh (libnbd Python) script, and fio with ioengine=nbd verifying
 # crc32c. Then a restart: flushed data survives SIGTERM + start.
 source "$(dirname "$0")/lib.sh"
-start_daemon
+# Debug logging: each session's "closed" line counts WRITEs done on the loop thread and on workers.
+start_daemon -o server.log-level=debug
 
 check "nbdinfo --list shows vol0" bash -c "nbdinfo --list $(URI '') | grep -q 'export=\"vol0\"'"
 out=$(nbdinfo "$(URI vol0)")
@@ -48,6 +49,11 @@ truncate -s 256M "$DIR/copy.raw"
 check "nbdcopy in (multi-conn)" nbdcopy --connections=4 "$DIR/copy.raw" "$(URI vol0)"
 check "nbdcopy out (multi-conn)" nbdcopy --connections=4 "$(URI vol0)" "$DIR/copy.back"
 check "nbdcopy round trip is exact" cmp "$DIR/copy.raw" "$DIR/copy.back"
+# Its whole-block WRITEs were taken straight from the socket and done on the loop threads
+# (zero-copy, ZVOL_NOWAIT), most of them at least: the throttle sends some to workers.
+check "nbdcopy's WRITEs done on the loop threads" \
+    grep -Eq 'closed \(reads: [0-9]+ on the loop thread, [0-9]+ on workers; writes: [1-9][0-9]*,' \
+    "$DIR/lcpfsd.log"
 
 # nbdsh: structured reads, block status and flush from the libnbd API.
 cat >"$DIR/t.py" <<PY
