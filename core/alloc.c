@@ -64,9 +64,10 @@
  *
  * Locking: a->lock protects everything in struct alloc and below. alloc_walk_allocated calls its
  * callback with the lock held, so the callback must not call back into this allocator.
+ *
+ * The read side (space numbers, walking the allocated set, alloc_check) is in alloc_stats.c;
+ * what both files share is in alloc_impl.h.
  */
-#include "core/alloc.h"
-
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -75,91 +76,9 @@
 #include "common/assert.h"
 #include "common/endian.h"
 #include "common/err.h"
+#include "core/alloc_impl.h"
 #include "core/ondisk.h"
-#include "core/range_tree.h"
 #include "core/vdev.h"
-
-#define ALLOC_TXG_SLOTS    4u             /* freeing trees and pending journals: txg % 4 */
-#define ALLOC_DEFER_SLOTS  2u             /* defer trees: txg % 2 */
-#define ALLOC_ALIQUOT      (1ull << 20)   /* bytes per rotor turn for an average vdev */
-#define ALLOC_FRAG_SMALL   (128ull << 10) /* free segments below this count as fragments */
-#define ALLOC_MS_TARGET    128u           /* metaslabs per vdev alloc_pick_ms_shift aims for */
-#define ALLOC_MS_SHIFT_MIN 24u
-#define ALLOC_MS_SHIFT_MAX 34u
-#define ALLOC_ASHIFT_MAX   24u
-#define ALLOC_MS_MAX       (1u << 20) /* metaslabs per vdev: sanity bound */
-#define REC_KIND_SHIFT     62
-#define REC_VDEV_SHIFT     40
-#define REC_VDEV_MAX       ((1u << 22) - 1)
-#define REC_SECTORS_MAX    ((1ull << 40) - 1)
-#define ALLOC_SLOP_MIN     (4ull << 20)
-#define ALLOC_SLOP_MAX     (128ull << 30)
-
-_Static_assert(SPACE_REC_SIZE == 16, "space records are two u64 words");
-_Static_assert((ALLOC_TXG_SLOTS & (ALLOC_TXG_SLOTS - 1)) == 0, "slots are a power of two");
-
-struct metaslab {
-    uint64_t start;          /* byte offset in the vdev, multiple of 2^ms_shift */
-    uint64_t size;           /* bytes; 2^ms_shift except maybe the last */
-    struct range_tree *free; /* allocatable space, within [start, start + size) */
-    uint64_t cursor;         /* first-fit cursor: end of the last allocation here */
-    uint64_t small_bytes;    /* cached: free bytes in segments < ALLOC_FRAG_SMALL */
-    bool frag_dirty;         /* small_bytes is stale */
-};
-
-struct alloc_vdev {
-    uint32_t id;
-    uint64_t asize; /* bytes, multiple of 2^ashift */
-    unsigned ashift;
-    unsigned ms_shift;
-    unsigned rz_width, rz_nparity; /* RAID-Z inflation (alloc_vdev_set_raidz); 0 = none */
-    struct metaslab *ms;
-    size_t nms;
-    size_t cur_ms; /* current metaslab (locality); valid when have_cur */
-    bool have_cur;
-    struct range_tree *freeing[ALLOC_TXG_SLOTS]; /* freed in freeing_txg[s], not yet synced */
-    uint64_t freeing_txg[ALLOC_TXG_SLOTS];
-    struct range_tree *defer[ALLOC_DEFER_SLOTS]; /* freed in defer_txg[s], synced */
-    uint64_t defer_txg[ALLOC_DEFER_SLOTS];
-    uint64_t allocated;      /* bytes allocated (not free, freeing or deferred) */
-    uint64_t deferred;       /* bytes in freeing + defer trees */
-    struct range_tree *born; /* load only: ALLOCs replayed under the current TXG marker */
-};
-
-struct alloc_journal {
-    uint64_t txg; /* meaningful when len > 0 */
-    uint8_t *buf; /* record 0 is reserved for the TXG marker */
-    size_t len;   /* bytes used including the marker slot; 0 = nothing pending */
-    size_t cap;
-};
-
-struct alloc {
-    pthread_mutex_t lock;
-    struct alloc_vdev **vdevs; /* index = vdev id */
-    size_t nvdevs;
-    size_t vdevs_cap;
-    uint64_t size;        /* sum of vdev asizes */
-    uint64_t allocated;   /* sum of vd->allocated */
-    uint64_t deferred;    /* sum of vd->deferred */
-    size_t rotor;         /* vdev index taking allocations */
-    unsigned frees_held;  /* alloc_hold_frees count: defer slots are not released */
-    uint64_t rotor_bytes; /* bytes the rotor vdev took this turn */
-    struct alloc_journal journal[ALLOC_TXG_SLOTS];
-    bool load_have_txg; /* a TXG marker was seen by alloc_load_records */
-    uint64_t load_txg;  /* the last one */
-};
-
-static inline uint64_t
-vd_unit(const struct alloc_vdev *vd)
-{
-    return 1ull << vd->ashift;
-}
-
-static inline uint64_t
-min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
 
 /* ---- records ---- */
 
@@ -357,60 +276,6 @@ vd_free(struct alloc_vdev *vd)
     free(vd);
 }
 
-/* ---- walking the allocated set: gaps in the union of every free-ish tree ---- */
-
-struct gap_walk {
-    struct range_tree *uni;
-    uint32_t vdev;
-    uint64_t prev_end;
-    alloc_walk_fn fn;
-    void *arg;
-};
-
-static int
-union_add_fn(void *arg, uint64_t start, uint64_t len)
-{
-    struct gap_walk *g = arg;
-    return range_tree_add(g->uni, start, len);
-}
-
-static int
-gap_fn(void *arg, uint64_t start, uint64_t len)
-{
-    struct gap_walk *g = arg;
-    int rc = 0;
-    if (start > g->prev_end)
-        rc = g->fn(g->arg, g->vdev, g->prev_end, start - g->prev_end);
-    g->prev_end = start + len;
-    return rc;
-}
-
-/*
- * Calls fn for each maximal allocated extent of vd in offset order. Returns fn's first nonzero
- * value, or -ENOMEM building the temporary union tree.
- */
-static int
-vd_walk_allocated(struct alloc_vdev *vd, alloc_walk_fn fn, void *arg)
-{
-    struct gap_walk g = { .vdev = vd->id, .prev_end = 0, .fn = fn, .arg = arg };
-    g.uni = range_tree_new();
-    if (g.uni == NULL)
-        return ERR(-ENOMEM);
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < vd->nms; i++)
-        rc = range_tree_walk(vd->ms[i].free, union_add_fn, &g);
-    for (unsigned s = 0; rc == 0 && s < ALLOC_TXG_SLOTS; s++)
-        rc = range_tree_walk(vd->freeing[s], union_add_fn, &g);
-    for (unsigned s = 0; rc == 0 && s < ALLOC_DEFER_SLOTS; s++)
-        rc = range_tree_walk(vd->defer[s], union_add_fn, &g);
-    if (rc == 0)
-        rc = range_tree_walk(g.uni, gap_fn, &g);
-    if (rc == 0 && g.prev_end < vd->asize)
-        rc = fn(arg, vd->id, g.prev_end, vd->asize - g.prev_end);
-    range_tree_free(g.uni);
-    return rc;
-}
-
 /* ---- lifecycle ---- */
 
 struct alloc *
@@ -555,8 +420,8 @@ alloc_vdev_set_raidz(struct alloc *a, uint32_t vdev, unsigned width, unsigned np
 
 /* ---- allocation ---- */
 
-static uint64_t
-slop_locked(const struct alloc *a)
+uint64_t
+alloc_slop_locked(const struct alloc *a)
 {
     uint64_t slop = a->size / 32;
     if (slop < ALLOC_SLOP_MIN)
@@ -572,7 +437,7 @@ uint64_t
 alloc_slop_bytes(struct alloc *a)
 {
     pthread_mutex_lock(&a->lock);
-    uint64_t slop = slop_locked(a);
+    uint64_t slop = alloc_slop_locked(a);
     pthread_mutex_unlock(&a->lock);
     return slop;
 }
@@ -665,7 +530,7 @@ alloc_allocate(struct alloc *a, uint64_t txg, uint64_t asize, unsigned flags, co
     pthread_mutex_lock(&a->lock);
     int rc = -ENOSPC;
     size_t n = a->nvdevs;
-    uint64_t slop = slop_locked(a);
+    uint64_t slop = alloc_slop_locked(a);
     bool rotor_avoided = n > 0 && is_avoided(a->vdevs[a->rotor]->id, avoid, navoid);
 
     for (unsigned pass = 0; pass < 2; pass++) {
@@ -847,7 +712,7 @@ alloc_encode_checkpoint(struct alloc *a, uint64_t txg, uint8_t **out, size_t *le
     rec_put(c.buf, SPACE_REC_TXG, 0, 0, txg);
     c.len = SPACE_REC_SIZE;
     for (size_t i = 0; rc == 0 && i < a->nvdevs; i++)
-        rc = vd_walk_allocated(a->vdevs[i], ckpt_extent_fn, &c);
+        rc = alloc_vd_walk_allocated(a->vdevs[i], ckpt_extent_fn, &c);
 out:
     pthread_mutex_unlock(&a->lock);
     if (rc != 0) {
@@ -939,159 +804,4 @@ alloc_load_records(struct alloc *a, const uint8_t *recs, size_t len, uint64_t cu
     }
     pthread_mutex_unlock(&a->lock);
     return rc;
-}
-
-/* ---- stats and checks ---- */
-
-static int
-small_seg_fn(void *arg, uint64_t start, uint64_t len)
-{
-    (void)start;
-    if (len < ALLOC_FRAG_SMALL)
-        *(uint64_t *)arg += len;
-    return 0;
-}
-
-void
-alloc_get_stats(struct alloc *a, struct alloc_stats *out)
-{
-    pthread_mutex_lock(&a->lock);
-    uint64_t free_bytes = 0, small = 0;
-    unsigned nms = 0;
-    for (size_t i = 0; i < a->nvdevs; i++) {
-        struct alloc_vdev *vd = a->vdevs[i];
-        for (size_t m = 0; m < vd->nms; m++) {
-            struct metaslab *ms = &vd->ms[m];
-            if (ms->frag_dirty) {
-                ms->small_bytes = 0;
-                range_tree_walk(ms->free, small_seg_fn, &ms->small_bytes);
-                ms->frag_dirty = false;
-            }
-            small += ms->small_bytes;
-            free_bytes += range_tree_space(ms->free);
-        }
-        nms += (unsigned)vd->nms;
-    }
-    out->size = a->size;
-    out->allocated = a->allocated;
-    out->free = a->size - a->allocated;
-    out->deferred = a->deferred;
-    out->slop = slop_locked(a);
-    out->fragmentation = free_bytes == 0 ? 0 : (unsigned)(small * 100 / free_bytes);
-    out->nmetaslabs = nms;
-    pthread_mutex_unlock(&a->lock);
-}
-
-void
-alloc_get_space(struct alloc *a, struct alloc_stats *out)
-{
-    memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&a->lock);
-    out->size = a->size;
-    out->allocated = a->allocated;
-    out->free = a->size - a->allocated;
-    out->deferred = a->deferred;
-    out->slop = slop_locked(a);
-    pthread_mutex_unlock(&a->lock);
-}
-
-uint64_t
-alloc_vdev_allocated(struct alloc *a, uint32_t vdev)
-{
-    pthread_mutex_lock(&a->lock);
-    uint64_t v = vdev < a->nvdevs && a->vdevs[vdev] != NULL ? a->vdevs[vdev]->allocated : 0;
-    pthread_mutex_unlock(&a->lock);
-    return v;
-}
-
-int
-alloc_walk_allocated(struct alloc *a, alloc_walk_fn fn, void *arg)
-{
-    pthread_mutex_lock(&a->lock);
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < a->nvdevs; i++)
-        rc = vd_walk_allocated(a->vdevs[i], fn, arg);
-    pthread_mutex_unlock(&a->lock);
-    return rc;
-}
-
-struct check_ctx {
-    struct range_tree *uni;
-    uint64_t lo, hi, mask;
-    bool ok;
-};
-
-/* Adds a segment to the union, failing on overlap (invariant 1) or out-of-bounds/misalignment. */
-static int
-check_seg_fn(void *arg, uint64_t start, uint64_t len)
-{
-    struct check_ctx *c = arg;
-    if (start < c->lo || start + len > c->hi || ((start | len) & c->mask) != 0 ||
-        range_tree_intersects(c->uni, start, len) || range_tree_add(c->uni, start, len) != 0) {
-        c->ok = false;
-        return 1;
-    }
-    return 0;
-}
-
-static bool
-vd_check(const struct alloc_vdev *vd, uint64_t *deferred_out)
-{
-    struct check_ctx c = { .uni = range_tree_new(), .mask = vd_unit(vd) - 1, .ok = true };
-    if (c.uni == NULL)
-        return false;
-    uint64_t free_bytes = 0, deferred = 0;
-    for (size_t i = 0; c.ok && i < vd->nms; i++) {
-        const struct metaslab *ms = &vd->ms[i];
-        c.lo = ms->start;
-        c.hi = ms->start + ms->size;
-        if (!range_tree_check(ms->free))
-            c.ok = false;
-        else
-            range_tree_walk(ms->free, check_seg_fn, &c);
-        free_bytes += range_tree_space(ms->free);
-    }
-    c.lo = 0;
-    c.hi = vd->asize;
-    for (unsigned s = 0; c.ok && s < ALLOC_TXG_SLOTS; s++) {
-        if (!range_tree_check(vd->freeing[s]))
-            c.ok = false;
-        else if (range_tree_space(vd->freeing[s]) > 0 && vd->freeing_txg[s] % ALLOC_TXG_SLOTS != s)
-            c.ok = false; /* invariant 5 */
-        else
-            range_tree_walk(vd->freeing[s], check_seg_fn, &c);
-        deferred += range_tree_space(vd->freeing[s]);
-    }
-    for (unsigned s = 0; c.ok && s < ALLOC_DEFER_SLOTS; s++) {
-        if (!range_tree_check(vd->defer[s]))
-            c.ok = false;
-        else
-            range_tree_walk(vd->defer[s], check_seg_fn, &c);
-        deferred += range_tree_space(vd->defer[s]);
-    }
-    range_tree_free(c.uni);
-    if (!c.ok || deferred != vd->deferred || vd->allocated + deferred + free_bytes != vd->asize)
-        return false; /* invariant 2 */
-    *deferred_out = deferred;
-    return true;
-}
-
-bool
-alloc_check(struct alloc *a)
-{
-    pthread_mutex_lock(&a->lock);
-    bool ok = true;
-    uint64_t size = 0, allocated = 0, deferred = 0;
-    for (size_t i = 0; ok && i < a->nvdevs; i++) {
-        const struct alloc_vdev *vd = a->vdevs[i];
-        uint64_t d = 0;
-        ok = vd->id == i && vd_check(vd, &d);
-        size += vd->asize;
-        allocated += vd->allocated;
-        deferred += d;
-    }
-    ok = ok && size == a->size && allocated == a->allocated && deferred == a->deferred;
-    ok = ok && (a->nvdevs == 0 || a->rotor < a->nvdevs);
-    pthread_mutex_unlock(&a->lock);
-    return ok;
 }

@@ -85,141 +85,17 @@
  * Interior entry (24 bytes):
  *   0  u64 key a;  8  u64 key b;  16  u64 child node number
  *
+ * Lookups, iteration and map_check are in map_read.c; what both files share is in map_impl.h.
  * Not thread-safe (see map.h).
  */
-#include "core/map.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/assert.h"
-#include "common/endian.h"
 #include "common/err.h"
-
-#define MAP_MAGIC      0x4c4350464d415031ULL /* "1PAMFPCL" */
-#define MAP_VERSION    1u
-#define MAP_NODE_MAGIC 0x4e50414du /* "MAPN" */
-#define MAP_HEIGHT_MAX 32u
-
-#define HDR_FREE_OFF  64u /* first free-list slot */
-#define HDR_TAIL_SIZE 8u  /* end marker */
-#define NODE_HDR_SIZE 16u
-#define LEAF_ENT_HDR  18u /* key a, key b, value length */
-#define LEAF_ENT_MAX  (LEAF_ENT_HDR + MAP_VALUE_MAX)
-#define INT_ENT_SIZE  24u
-#define OPEN_SENTINEL 0xa5u
-
-_Static_assert(MAP_NODE_SIZE_MIN - NODE_HDR_SIZE >= 3 * LEAF_ENT_MAX,
-               "a minimal node must hold three maximal leaf entries");
-_Static_assert(MAP_NODE_SIZE_MAX / LEAF_ENT_HDR < 65536, "entry count must fit a u16");
-_Static_assert((MAP_NODE_SIZE_MIN & (MAP_NODE_SIZE_MIN - 1)) == 0, "power of two");
-_Static_assert((MAP_NODE_SIZE_MAX & (MAP_NODE_SIZE_MAX - 1)) == 0, "power of two");
-_Static_assert(HDR_FREE_OFF + HDR_TAIL_SIZE < MAP_NODE_SIZE_MIN, "header fits");
-
-struct mkey {
-    uint64_t a;
-    uint64_t b;
-};
-
-struct map_hdr {
-    uint64_t root;   /* 0 = empty */
-    uint64_t count;  /* entries */
-    uint64_t next;   /* next never-used node number */
-    uint32_t height; /* 0 = empty */
-    uint32_t nfree;  /* used slots of map.freelist */
-};
-
-struct map {
-    const struct map_store_ops *ops; /* borrowed */
-    void *ctx;                       /* borrowed */
-    uint32_t node_size;              /* bytes, power of two */
-    uint32_t free_cap;               /* free-list slots in the header */
-    struct map_hdr h;                /* decoded header scalars */
-    uint64_t *freelist;              /* free_cap slots, h.nfree in use */
-    uint8_t *hdr_buf;                /* node_size bytes for encoding the header */
-    int err;                         /* sticky failure (negative) or 0 */
-};
-
-/* A node image being worked on. */
-struct mnode {
-    uint64_t blkid;
-    uint8_t *buf;  /* node image, room for node_size + LEAF_ENT_MAX (scratch: twice that) */
-    uint32_t *off; /* off[i] = offset of entry i, off[n] = used */
-    uint32_t level;
-    uint32_t n;     /* entries */
-    uint32_t used;  /* bytes: header + entries */
-    uint32_t idx;   /* on a path: index of the child followed */
-    struct mkey lo; /* subtree bounds: lo <= key < hi (no upper bound if hi_inf) */
-    struct mkey hi;
-    bool hi_inf;
-    bool dirty; /* write at commit */
-    bool freed; /* release at commit, never write */
-};
-
-/* One mutating operation's working set. */
-struct mop {
-    struct map *m;
-    struct map_hdr saved; /* header scalars at the start, restored on failure */
-    uint32_t npath;
-    struct mnode path[MAP_HEIGHT_MAX]; /* path[0] = root ... path[npath-1] = leaf */
-    uint32_t nextra;
-    struct mnode extra[MAP_HEIGHT_MAX + 2]; /* split-off nodes, new root, siblings */
-    struct mnode scratch;                   /* concatenation of two nodes */
-    uint32_t nfreed;
-    uint64_t freed[MAP_HEIGHT_MAX + 2];
-};
+#include "core/map_impl.h"
 
 /* ---- keys and node access ---------------------------------------------------------------- */
-
-static int
-key_cmp(struct mkey x, struct mkey y)
-{
-    if (x.a != y.a)
-        return x.a < y.a ? -1 : 1;
-    if (x.b != y.b)
-        return x.b < y.b ? -1 : 1;
-    return 0;
-}
-
-static struct mkey
-key_get(const uint8_t *p)
-{
-    return (struct mkey){ le64_get(p), le64_get(p + 8) };
-}
-
-static struct mkey
-node_key(const struct mnode *nd, uint32_t i)
-{
-    ASSERT3U(i, <, nd->n);
-    return key_get(nd->buf + nd->off[i]);
-}
-
-static uint64_t
-node_child(const struct mnode *nd, uint32_t i)
-{
-    ASSERT3U(nd->level, >, 0);
-    ASSERT3U(i, <, nd->n);
-    return le64_get(nd->buf + nd->off[i] + 16);
-}
-
-static uint32_t
-node_payload(const struct mnode *nd)
-{
-    return nd->used - NODE_HDR_SIZE;
-}
-
-static uint32_t
-node_cap(const struct map *m)
-{
-    return m->node_size - NODE_HDR_SIZE;
-}
-
-static uint32_t
-node_min_fill(const struct map *m)
-{
-    return node_cap(m) / 4;
-}
 
 static uint32_t
 entry_size_at(const uint8_t *p, uint32_t level)
@@ -288,56 +164,6 @@ node_set_key(struct mnode *nd, uint32_t i, struct mkey k)
     nd->dirty = true;
 }
 
-/* Index of the first entry with key >= k (n if none); *found if that key equals k. */
-static uint32_t
-node_lower_bound(const struct mnode *nd, struct mkey k, bool *found)
-{
-    uint32_t lo = 0, hi = nd->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (key_cmp(node_key(nd, mid), k) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = lo < nd->n && key_cmp(node_key(nd, lo), k) == 0;
-    return lo;
-}
-
-/* Interior node: index of the child whose range holds k (the last entry with key <= k). */
-static uint32_t
-node_child_index(const struct mnode *nd, struct mkey k)
-{
-    bool found;
-    uint32_t i = node_lower_bound(nd, k, &found);
-    if (found || i == 0)
-        return i;
-    return i - 1;
-}
-
-/* Sets c's bounds to those of child i of p (c may be p: only p's bounds fields are reused). */
-static void
-child_bounds(const struct mnode *p, uint32_t i, struct mnode *c)
-{
-    struct mkey lo = node_key(p, i);
-    if (i + 1 < p->n) {
-        c->hi = node_key(p, i + 1);
-        c->hi_inf = false;
-    } else {
-        c->hi = p->hi;
-        c->hi_inf = p->hi_inf;
-    }
-    c->lo = lo;
-}
-
-static void
-root_bounds(struct mnode *nd)
-{
-    nd->lo = (struct mkey){ 0, 0 };
-    nd->hi = (struct mkey){ 0, 0 };
-    nd->hi_inf = true;
-}
-
 static uint32_t
 leaf_entry_encode(uint8_t *ent, struct mkey k, const void *val, size_t len)
 {
@@ -359,7 +185,7 @@ int_entry_encode(uint8_t *ent, struct mkey k, uint64_t child)
 
 /* ---- node buffers, reading, validation, writing ------------------------------------------ */
 
-static int
+int
 mnode_alloc(const struct map *m, struct mnode *nd, bool scratch)
 {
     if (nd->buf != NULL)
@@ -377,7 +203,7 @@ mnode_alloc(const struct map *m, struct mnode *nd, bool scratch)
     return 0;
 }
 
-static void
+void
 mnode_release(struct mnode *nd)
 {
     free(nd->buf);
@@ -440,8 +266,8 @@ node_parse(const struct map *m, struct mnode *nd, uint32_t level)
 }
 
 /* Reads node blkid into nd (bounds already set) and validates it as a node of `level`. */
-static int
-node_read(struct map *m, struct mnode *nd, uint64_t blkid, uint32_t level)
+int
+mnode_read(struct map *m, struct mnode *nd, uint64_t blkid, uint32_t level)
 {
     ASSERT(nd->buf != NULL);
     if (blkid == 0 || blkid >= m->h.next)
@@ -487,8 +313,8 @@ node_size_valid(uint32_t node_size)
 }
 
 /* Checks the decoded header scalars and free list (invariants 4 and 5, header part). */
-static int
-hdr_validate(const struct map *m)
+int
+map_hdr_validate(const struct map *m)
 {
     const struct map_hdr *h = &m->h;
     bool empty = h->root == 0;
@@ -630,7 +456,7 @@ map_open(const struct map_store_ops *ops, void *ctx, struct map **out)
     }
     for (uint32_t i = 0; i < m->h.nfree; i++)
         m->freelist[i] = le64_get(b + HDR_FREE_OFF + 8 * i);
-    rc = hdr_validate(m);
+    rc = map_hdr_validate(m);
 out:
     free(b);
     if (rc != 0) {
@@ -660,8 +486,8 @@ map_count(const struct map *m)
 /* ---- paths and operations ---------------------------------------------------------------- */
 
 /* Reads root..leaf into path[0..height) following key k; each node's idx is the child taken. */
-static int
-path_descend(struct map *m, struct mnode *path, struct mkey k)
+int
+mnode_path_descend(struct map *m, struct mnode *path, struct mkey k)
 {
     uint32_t h = m->h.height;
     VERIFY(h >= 1 && h <= MAP_HEIGHT_MAX);
@@ -675,7 +501,7 @@ path_descend(struct map *m, struct mnode *path, struct mkey k)
             root_bounds(nd);
         else
             child_bounds(&path[d - 1], path[d - 1].idx, nd);
-        rc = node_read(m, nd, blk, h - 1 - d);
+        rc = mnode_read(m, nd, blk, h - 1 - d);
         if (rc != 0)
             return rc;
         if (nd->level > 0) {
@@ -855,7 +681,7 @@ op_merge_up(struct mop *op, uint32_t d)
         if (rc != 0)
             return rc;
         child_bounds(p, si, sib);
-        rc = node_read(m, sib, node_child(p, si), nd->level);
+        rc = mnode_read(m, sib, node_child(p, si), nd->level);
         if (rc != 0)
             return rc;
         struct mnode *l = sib_left ? sib : nd, *r = sib_left ? nd : sib;
@@ -954,7 +780,7 @@ map_insert(struct map *m, uint64_t a, uint64_t b, const void *val, size_t len, b
         m->h.height = 1;
         m->h.count = 1;
     } else {
-        rc = path_descend(m, op->path, k);
+        rc = mnode_path_descend(m, op->path, k);
         op->npath = m->h.height;
         if (rc != 0)
             goto out;
@@ -994,7 +820,7 @@ map_remove(struct map *m, uint64_t a, uint64_t b)
         return ERR(-ENOMEM);
     int rc;
     struct mkey k = { a, b };
-    rc = path_descend(m, op->path, k);
+    rc = mnode_path_descend(m, op->path, k);
     op->npath = m->h.height;
     if (rc != 0)
         goto out;
@@ -1016,214 +842,5 @@ map_remove(struct map *m, uint64_t a, uint64_t b)
         rc = op_commit(op);
 out:
     op_end(op, rc);
-    return rc;
-}
-
-int
-map_lookup(struct map *m, uint64_t a, uint64_t b, void *val, size_t cap, size_t *len)
-{
-    VERIFY(m != NULL);
-    if (m->err != 0)
-        return m->err;
-    if (m->h.root == 0)
-        return ERR(-ENOENT);
-    struct mkey k = { a, b };
-    struct mnode nd = { 0 };
-    int rc = mnode_alloc(m, &nd, false);
-    if (rc != 0)
-        return rc;
-    root_bounds(&nd);
-    uint64_t blk = m->h.root;
-    for (uint32_t level = m->h.height - 1;; level--) {
-        rc = node_read(m, &nd, blk, level);
-        if (rc != 0)
-            goto out;
-        if (level == 0)
-            break;
-        uint32_t ci = node_child_index(&nd, k);
-        blk = node_child(&nd, ci);
-        child_bounds(&nd, ci, &nd);
-    }
-    bool found;
-    uint32_t i = node_lower_bound(&nd, k, &found);
-    if (!found) {
-        rc = ERR(-ENOENT);
-        goto out;
-    }
-    const uint8_t *p = nd.buf + nd.off[i];
-    size_t vlen = le16_get(p + 16);
-    if (val != NULL && cap > 0)
-        memcpy(val, p + LEAF_ENT_HDR, cap < vlen ? cap : vlen);
-    if (len != NULL)
-        *len = vlen;
-out:
-    mnode_release(&nd);
-    return rc;
-}
-
-int
-map_iterate(struct map *m, uint64_t a, uint64_t b, map_iter_fn fn, void *arg)
-{
-    VERIFY(m != NULL && fn != NULL);
-    if (m->err != 0)
-        return m->err;
-    if (m->h.root == 0)
-        return 0;
-    uint32_t h = m->h.height;
-    struct mnode *path = calloc(h, sizeof(*path));
-    if (path == NULL)
-        return ERR(-ENOMEM);
-    struct mkey k = { a, b };
-    int rc = path_descend(m, path, k);
-    if (rc != 0)
-        goto out;
-    struct mnode *leaf = &path[h - 1];
-    bool found;
-    uint32_t i = node_lower_bound(leaf, k, &found);
-    for (;;) {
-        for (; i < leaf->n; i++) {
-            const uint8_t *p = leaf->buf + leaf->off[i];
-            rc = fn(arg, le64_get(p), le64_get(p + 8), p + LEAF_ENT_HDR, le16_get(p + 16));
-            if (rc != 0)
-                goto out;
-        }
-        /* Climb to the nearest ancestor with a next child, then take leftmost children. */
-        uint32_t d = h - 1;
-        while (d > 0 && path[d - 1].idx + 1 >= path[d - 1].n)
-            d--;
-        if (d == 0)
-            break;
-        path[d - 1].idx++;
-        for (; d < h; d++) {
-            struct mnode *p = &path[d - 1];
-            child_bounds(p, p->idx, &path[d]);
-            rc = node_read(m, &path[d], node_child(p, p->idx), h - 1 - d);
-            if (rc != 0)
-                goto out;
-        }
-        i = 0;
-    }
-    rc = 0;
-out:
-    for (uint32_t d = 0; d < h; d++)
-        mnode_release(&path[d]);
-    free(path);
-    return rc;
-}
-
-/* ---- map_check --------------------------------------------------------------------------- */
-
-struct check_ctx {
-    struct map *m;
-    struct mnode *path; /* one buffer per depth */
-    uint64_t count;     /* leaf entries seen */
-    uint64_t *nodes;    /* reachable node numbers */
-    size_t nnodes, cap;
-    struct mkey last; /* last key of the previous leaf */
-    bool have_last;
-};
-
-static int
-check_node(struct check_ctx *cc, uint32_t depth, uint64_t blkid)
-{
-    struct map *m = cc->m;
-    struct mnode *nd = &cc->path[depth];
-    int rc = node_read(m, nd, blkid, m->h.height - 1 - depth);
-    if (rc != 0)
-        return rc;
-    if (cc->nnodes == cc->cap) {
-        size_t ncap = cc->cap ? 2 * cc->cap : 64;
-        uint64_t *p = realloc(cc->nodes, ncap * sizeof(*p));
-        if (p == NULL)
-            return ERR(-ENOMEM);
-        cc->nodes = p;
-        cc->cap = ncap;
-    }
-    cc->nodes[cc->nnodes++] = blkid;
-    if (depth > 0 ? node_payload(nd) < node_min_fill(m) : nd->n < (nd->level > 0 ? 2u : 1u))
-        return ERR(-ECORRUPT); /* invariant 4 */
-    if (nd->level == 0) {
-        if (nd->n > 0 && cc->have_last && key_cmp(node_key(nd, 0), cc->last) <= 0)
-            return ERR(-ECORRUPT); /* invariant 1 across leaves */
-        if (nd->n > 0) {
-            cc->last = node_key(nd, nd->n - 1);
-            cc->have_last = true;
-        }
-        cc->count += nd->n;
-        return 0;
-    }
-    for (uint32_t i = 0; i < nd->n; i++) {
-        rc = mnode_alloc(m, &cc->path[depth + 1], false);
-        if (rc != 0)
-            return rc;
-        child_bounds(nd, i, &cc->path[depth + 1]);
-        rc = check_node(cc, depth + 1, node_child(nd, i));
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
-}
-
-static int
-u64_cmp(const void *x, const void *y)
-{
-    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-    return a < b ? -1 : a > b;
-}
-
-/* Invariant 5: reachable nodes and free-list entries are pairwise distinct. */
-static int
-check_numbers(struct check_ctx *cc)
-{
-    struct map *m = cc->m;
-    size_t total = cc->nnodes + m->h.nfree;
-    uint64_t *all = malloc((total ? total : 1) * sizeof(*all));
-    if (all == NULL)
-        return ERR(-ENOMEM);
-    if (cc->nnodes > 0)
-        memcpy(all, cc->nodes, cc->nnodes * sizeof(*all));
-    if (m->h.nfree > 0)
-        memcpy(all + cc->nnodes, m->freelist, m->h.nfree * sizeof(*all));
-    qsort(all, total, sizeof(*all), u64_cmp);
-    int rc = 0;
-    for (size_t i = 1; i < total; i++) {
-        if (all[i] == all[i - 1]) {
-            rc = ERR(-ECORRUPT);
-            break;
-        }
-    }
-    free(all);
-    return rc;
-}
-
-int
-map_check(struct map *m)
-{
-    VERIFY(m != NULL);
-    if (m->err != 0)
-        return m->err;
-    int rc = hdr_validate(m);
-    if (rc != 0)
-        return rc;
-    struct check_ctx cc = { .m = m };
-    uint32_t h = m->h.height;
-    if (h > 0) {
-        cc.path = calloc(h, sizeof(*cc.path));
-        if (cc.path == NULL)
-            return ERR(-ENOMEM);
-        rc = mnode_alloc(m, &cc.path[0], false);
-        if (rc == 0) {
-            root_bounds(&cc.path[0]);
-            rc = check_node(&cc, 0, m->h.root);
-        }
-    }
-    if (rc == 0 && cc.count != m->h.count)
-        rc = ERR(-ECORRUPT); /* invariant 6 */
-    if (rc == 0)
-        rc = check_numbers(&cc);
-    for (uint32_t d = 0; d < h; d++)
-        mnode_release(&cc.path[d]);
-    free(cc.path);
-    free(cc.nodes);
     return rc;
 }
