@@ -191,8 +191,7 @@ root_bounds(struct mnode *nd)
 
 /* ---- node buffers and reading (map.c) ---------------------------------------------------- */
 
-/* Gives nd a buffer for one node (scratch: room for two concatenated nodes); no-op if it has one.
- */
+/* Gives nd a node buffer (scratch: room for two nodes); a no-op if it has one. */
 int mnode_alloc(const struct map *m, struct mnode *nd, bool scratch);
 /* Frees nd's buffers (nd may have none). */
 void mnode_release(struct mnode *nd);
