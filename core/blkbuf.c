@@ -14,11 +14,14 @@
  * dirty blocks and the cache (a txg's worth of blocks evicted at its end, as many allocated by
  * writers filling the next), and giving it back at once only to fault it in again cost as
  * much as the first touch. So a slab goes back to the kernel (PROT_NONE again) only once it has
- * stayed empty for a while, and only while its class holds CLASS_KEEP_BYTES free elsewhere:
- * blkbuf_trim does that, and a free that empties a slab scans its class too, at most every
- * BLKBUF_IDLE_MS. The address range is reused by the next class that needs a slab. Sizes outside
- * the classes, or any buffer once the arena is full (or could not be reserved), come from
- * aligned_alloc; blkbuf_free tells them apart by address.
+ * stayed empty for a while, only while its class holds CLASS_KEEP_BYTES free elsewhere, and
+ * only while the empty slabs of all classes add up to more than the spare held by the pools
+ * (blkbuf_spare_hold: the dirty data a pool's writers may hold, which cycles through the cache
+ * once it is full: a txg's blocks enter it and as many old ones leave). blkbuf_trim does that,
+ * and a free that empties a slab scans its class too, at most every BLKBUF_IDLE_MS. The address
+ * range is reused by the next class that needs a slab. Sizes outside the classes, or any buffer
+ * once the arena is full (or could not be reserved), come from aligned_alloc; blkbuf_free tells
+ * them apart by address.
  *
  * Locking: one mutex per class (its slabs and their free lists), and arena_lock for taking and
  * returning slabs; a class lock may be held while taking arena_lock, never the reverse.
@@ -93,6 +96,9 @@ static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t arena_next;            /* slabs below this were used at least once */
 static uint32_t arena_empty = NO_SLAB; /* unmapped slabs below arena_next */
 static uint64_t stat_slab_bytes, stat_slabs_freed;
+/* Atomics, read and written without a lock: the bytes of mapped slabs with no buffer in use
+ * (counted on a slab's transitions, not per buffer), and the spare the holders asked for. */
+static uint64_t empty_slab_bytes, spare_bytes;
 static struct slab slabs[NSLABS];
 static struct size_class classes[NCLASSES];
 
@@ -217,6 +223,7 @@ class_alloc(uint32_t c)
         }
         partial_push(k, fresh);
         k->free_bytes += (uint64_t)k->per_slab * k->size;
+        __atomic_add_fetch(&empty_slab_bytes, SLAB_BYTES, __ATOMIC_RELAXED);
     }
     uint8_t *buf;
     if (s->nfree > 0) {
@@ -225,7 +232,8 @@ class_alloc(uint32_t c)
         buf = slab_base(s) + (size_t)s->carved * k->size;
         s->carved++;
     }
-    s->in_use++;
+    if (s->in_use++ == 0)
+        __atomic_sub_fetch(&empty_slab_bytes, SLAB_BYTES, __ATOMIC_RELAXED);
     __atomic_store_n(&s->refs[(size_t)(buf - slab_base(s)) / k->size], 1, __ATOMIC_RELAXED);
     k->free_bytes -= k->size;
     if (s->nfree == 0 && s->carved == k->per_slab)
@@ -245,8 +253,9 @@ now_ms(void)
 
 /*
  * Takes off k's partial list its slabs that have been empty since min_idle_ms before now, as
- * long as k keeps CLASS_KEEP_BYTES free without them (k's lock held). Returns them linked
- * through next, off every list and unreachable, for return_slabs to unmap after the unlock.
+ * long as k keeps CLASS_KEEP_BYTES free without them and the empty slabs of all classes still
+ * make up the held spare (k's lock held). Returns them linked through next, off every list and
+ * unreachable, for return_slabs to unmap after the unlock.
  */
 static struct slab *
 collect_idle(struct size_class *k, uint64_t now, unsigned min_idle_ms)
@@ -259,6 +268,10 @@ collect_idle(struct size_class *k, uint64_t now, unsigned min_idle_ms)
         /* Not now - since: a slab emptied after `now` was read would underflow that. */
         if (s->in_use != 0 || s->empty_since_ms + min_idle_ms > now)
             continue;
+        if (__atomic_load_n(&empty_slab_bytes, __ATOMIC_RELAXED) <
+            SLAB_BYTES + __atomic_load_n(&spare_bytes, __ATOMIC_RELAXED))
+            break;
+        __atomic_sub_fetch(&empty_slab_bytes, SLAB_BYTES, __ATOMIC_RELAXED);
         partial_remove(k, s);
         k->free_bytes -= slab_free;
         s->next = idle;
@@ -295,6 +308,7 @@ class_free(struct slab *s, uint8_t *buf)
     if (was_full)
         partial_push(k, s);
     if (s->in_use == 0) {
+        __atomic_add_fetch(&empty_slab_bytes, SLAB_BYTES, __ATOMIC_RELAXED);
         /* Empty: blkbuf_trim may return it later. Frees also scan their class every
          * BLKBUF_IDLE_MS, so memory goes back without anyone calling blkbuf_trim. */
         uint64_t now = now_ms();
@@ -304,6 +318,19 @@ class_free(struct slab *s, uint8_t *buf)
     }
     pthread_mutex_unlock(&k->lock);
     return_slabs(idle);
+}
+
+void
+blkbuf_spare_hold(uint64_t bytes)
+{
+    __atomic_add_fetch(&spare_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+void
+blkbuf_spare_release(uint64_t bytes)
+{
+    uint64_t was = __atomic_fetch_sub(&spare_bytes, bytes, __ATOMIC_RELAXED);
+    VERIFY(was >= bytes);
 }
 
 void

@@ -42,10 +42,19 @@ bool blkbuf_hold(void *buf);
 /* Whether a reference other than the caller's exists (then do not write to it: copy it). */
 bool blkbuf_shared(const void *buf);
 
+/*
+ * Block memory that stays mapped across idle periods, summed over the holders: empty slabs are
+ * given back only beyond it. A pool holds the dirty data its writers may keep before the write
+ * throttle, so that each burst of writes reuses the memory the last one left in the cache
+ * instead of faulting it in again (12 % of a 2 GiB copy's CPU here). Release what was held.
+ */
+void blkbuf_spare_hold(uint64_t bytes);
+void blkbuf_spare_release(uint64_t bytes);
+
 /* Gives back to the kernel the slabs that have been entirely free for at least min_idle_ms,
- * beyond a small spare per size. Pools' sync threads call it after every commit and when idle
- * (BLKBUF_IDLE_MS), pool export with 0; a free that empties a slab also scans its own class,
- * at most every BLKBUF_IDLE_MS, so memory goes back without any caller too. */
+ * beyond a small spare per size and the spare held. Pools' sync threads call it after every commit
+ * and when idle (BLKBUF_IDLE_MS), pool export with 0; a free that empties a slab also scans its own
+ * class, at most every BLKBUF_IDLE_MS, so memory goes back without any caller too. */
 #define BLKBUF_IDLE_MS 2000u
 void blkbuf_trim(unsigned min_idle_ms);
 

@@ -88,6 +88,8 @@ pool_alloc(const struct pool_opts *opts)
         pool_free_all(p);
         return NULL;
     }
+    p->blkbuf_spare = p->opts.dirty_max_bytes * TXG_DELAY_MIN_PCT / 100;
+    blkbuf_spare_hold(p->blkbuf_spare);
     return p;
 }
 
@@ -107,6 +109,7 @@ pool_free_all(struct pool *p)
     taskq_free(p->io_taskq);
     alloc_free(p->alloc);
     arc_free(p->arc);
+    blkbuf_spare_release(p->blkbuf_spare);
     blkbuf_trim(0); /* the cache's memory, now free, goes back to the kernel */
     pthread_rwlock_destroy(&p->tree_lock);
     pthread_mutex_destroy(&p->scan_lock);

@@ -32,6 +32,8 @@
 struct dsl;
 #define POOL_MAX_TOP_VDEVS 64
 #define TXG_SLOTS          2 /* open + syncing */
+/* Writers are delayed once dirty data passes this share of dirty_max (txg.c). */
+#define TXG_DELAY_MIN_PCT  60
 
 /* ---- vdevs: core/vdev.h ---- */
 
@@ -296,6 +298,7 @@ struct pool {
 
     struct alloc *alloc;
     struct arc *arc;
+    uint64_t blkbuf_spare;  /* block memory held mapped between bursts (blkbuf_spare_hold) */
     struct taskq *taskq;    /* sync-thread workers: compress, checksum, allocate */
     struct taskq *io_taskq; /* sync-thread device writes, in the background (zio_issue_start) */
     pthread_rwlock_t tree_lock;

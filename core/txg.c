@@ -32,7 +32,6 @@
 #include "core/dsl_impl.h"
 #include "core/pool_impl.h"
 
-#define DELAY_MIN_PCT  60
 #define SYNC_DIRTY_PCT 20
 #define DELAY_SCALE_NS 500000ull
 #define DELAY_MAX_NS   100000000ull
@@ -173,7 +172,7 @@ tx_assign_rsv(struct pool *p, uint64_t dirty_estimate, uint64_t own_rsv, struct 
         }
         uint64_t max = p->opts.dirty_max_bytes;
         uint64_t dirty = p->dirty_total + dirty_estimate;
-        if (dirty < max * DELAY_MIN_PCT / 100)
+        if (dirty < max * TXG_DELAY_MIN_PCT / 100)
             break;
         pthread_cond_signal(&p->sync_cv);
         if (dirty >= max) {
@@ -184,7 +183,7 @@ tx_assign_rsv(struct pool *p, uint64_t dirty_estimate, uint64_t own_rsv, struct 
             continue;
         }
         /* Delay curve: scale × (dirty − min) / (max − dirty), capped. */
-        uint64_t min = max * DELAY_MIN_PCT / 100;
+        uint64_t min = max * TXG_DELAY_MIN_PCT / 100;
         uint64_t ns = DELAY_SCALE_NS * (dirty - min) / (max - dirty);
         if (ns > DELAY_MAX_NS)
             ns = DELAY_MAX_NS;
@@ -214,7 +213,8 @@ tx_try_assign_rsv(struct pool *p, uint64_t dirty_estimate, uint64_t own_rsv, str
     if (p->suspended) {
         rc = -EIO;
     } else if (!p->quiescing &&
-               p->dirty_total + dirty_estimate < p->opts.dirty_max_bytes * DELAY_MIN_PCT / 100 &&
+               p->dirty_total + dirty_estimate <
+                   p->opts.dirty_max_bytes * TXG_DELAY_MIN_PCT / 100 &&
                (dirty_estimate == 0 || !space_short_locked(p, dirty_estimate, usable, deferred))) {
         tx->pool = p;
         tx->txg = p->open_txg;

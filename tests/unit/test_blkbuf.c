@@ -132,6 +132,40 @@ Test(blkbuf, a_free_gives_back_its_class_idle_slabs_without_a_trim)
     free(buf);
 }
 
+Test(blkbuf, a_held_spare_stays_mapped_whatever_its_sizes_until_released)
+{
+    /* 64 MiB of 16 KiB and 64 MiB of 64 KiB buffers, all freed. With 96 MiB held, a trim keeps
+     * exactly 96 MiB of empty slabs across the two sizes (the per-size spare alone would keep
+     * 64); once released, each size keeps only its own spare. */
+    enum { N16 = 64 * 64, N64 = 64 * 16 };
+    const uint64_t spare = 96ull << 20;
+    uint8_t **buf = calloc(N16 + N64, sizeof(*buf));
+    cr_assert_not_null(buf);
+    struct blkbuf_stats before, kept, after;
+    blkbuf_trim(0);
+    blkbuf_get_stats(&before);
+    blkbuf_spare_hold(spare);
+    for (int i = 0; i < N16 + N64; i++) {
+        buf[i] = blkbuf_alloc(i < N16 ? 16384 : 65536);
+        cr_assert_not_null(buf[i]);
+    }
+    for (int i = 0; i < N16 + N64; i++)
+        blkbuf_free(buf[i]);
+    blkbuf_trim(0);
+    blkbuf_get_stats(&kept);
+    cr_assert_gt(kept.slabs_freed, before.slabs_freed, "128 MiB were free: some went back");
+    cr_assert_eq(kept.slab_bytes, before.slab_bytes + spare, "%llu bytes mapped",
+                 (unsigned long long)kept.slab_bytes);
+
+    blkbuf_spare_release(spare);
+    blkbuf_trim(0);
+    blkbuf_get_stats(&after);
+    cr_assert_leq(after.slab_bytes, before.slab_bytes + (64ull << 20) + (4ull << 20),
+                  "%llu bytes still mapped", (unsigned long long)after.slab_bytes);
+    cr_assert_gt(after.slabs_freed, kept.slabs_freed);
+    free(buf);
+}
+
 static void *
 churn(void *arg)
 {
