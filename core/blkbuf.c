@@ -37,6 +37,10 @@
  *   4. refs[i] of an in-use slab is the number of references to its buffer i: 1 from
  *      blkbuf_alloc, +1 per blkbuf_hold, -1 per blkbuf_free; the buffer returns to the free
  *      list when it reaches 0. Updated atomically, without the class lock.
+ *   5. empty_slab_bytes is SLAB_BYTES times the number of mapped slabs with in_use == 0: it is
+ *      updated, under the slab's class lock, on each transition of in_use to or from 0, when a
+ *      new slab is pushed and when collect_idle takes a slab to return it. A slab is taken only
+ *      while the empty slabs left would still make up spare_bytes.
  * Under AddressSanitizer free buffers are poisoned, so a use after blkbuf_free is reported as
  * it would be for malloc'd memory.
  */
