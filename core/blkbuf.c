@@ -442,4 +442,5 @@ blkbuf_get_stats(struct blkbuf_stats *out)
     out->slab_bytes = stat_slab_bytes;
     out->slabs_freed = stat_slabs_freed;
     pthread_mutex_unlock(&arena_lock);
+    out->spare_bytes = __atomic_load_n(&spare_bytes, __ATOMIC_RELAXED);
 }

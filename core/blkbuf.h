@@ -62,6 +62,7 @@ struct blkbuf_stats {
     uint64_t slab_bytes;  /* mapped in slabs */
     uint64_t free_bytes;  /* of which on free lists */
     uint64_t slabs_freed; /* slabs given back to the kernel */
+    uint64_t spare_bytes; /* held by blkbuf_spare_hold */
 };
 void blkbuf_get_stats(struct blkbuf_stats *out);
 
